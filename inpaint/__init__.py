@@ -1,0 +1,3 @@
+from inpaint.base import INPAINTERS, Inpainter
+
+__all__ = ["INPAINTERS", "Inpainter"]

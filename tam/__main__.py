@@ -1,0 +1,5 @@
+import sys
+
+from tam.cli import main
+
+sys.exit(main())

@@ -1,0 +1,408 @@
+"""Command line: a thin layer over :mod:`tam.studio`, the same core the UI drives.
+
+Every command prints a one-line ``error: ...`` and exits 1 on bad input; long
+commands show a progress bar on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tam.errors import PromptError, TamError
+
+SIMPLE_NOTE = ""
+
+
+def _progress(steps, desc: str, quiet: bool = False):
+    """Drive a ``(done, total)`` generator with a progress bar."""
+    from tqdm import tqdm
+
+    bar = None
+    try:
+        for done, total in steps:
+            if bar is None:
+                bar = tqdm(total=total, desc=desc, unit="frame", disable=quiet, file=sys.stderr,
+                           dynamic_ncols=True, leave=False)
+            bar.n = done
+            bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _parse_point(text: str) -> tuple[float, float, int]:
+    parts = text.split(",")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        x, y = float(parts[0]), float(parts[1])
+        label = int(parts[2]) if len(parts) == 3 else 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y or X,Y,L, got {text!r}") from None
+    if label not in (0, 1):
+        raise argparse.ArgumentTypeError(f"label must be 1 (positive) or 0 (negative), got {label}")
+    return x, y, label
+
+
+def _parse_click(text: str) -> tuple[float, float, int, int]:
+    """X,Y[,L][@FRAME]"""
+    point, _, frame = text.partition("@")
+    x, y, label = _parse_point(point)
+    try:
+        f = int(frame) if frame else 0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y[,L][@FRAME], got {text!r}") from None
+    return x, y, label, f
+
+
+def _parse_box(text: str) -> tuple[float, float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+        if len(vals) != 4:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1, got {text!r}") from None
+    return vals
+
+
+def _backend_help(registry) -> str:
+    lines = []
+    for name in registry.names():
+        e = registry.entry(name)
+        lines.append(f"{name}{' (default)' if name == registry.default else ''}: {e.summary}")
+    return "; ".join(lines)
+
+
+def _options(args, key: str) -> dict:
+    opts = {}
+    if getattr(args, "checkpoint", None):
+        opts["checkpoint"] = args.checkpoint
+    return opts
+
+
+# -- commands -------------------------------------------------------------------
+
+def cmd_info(args) -> int:
+    from tam.video import probe
+
+    p = probe(args.source)
+    if args.json:
+        d = p.to_dict()
+        d.pop("timestamps")
+        print(json.dumps(d, indent=1))
+    else:
+        print(f"{p.path}\n  {p.summary()}")
+    return 0
+
+
+def cmd_segment(args) -> int:
+    from PIL import Image
+
+    from tam import masks as maskio
+    from tam.fileio import atomic_path, check_writable_dir
+    from tam.segment import SEGMENTERS, Prompt
+
+    path = Path(args.image)
+    if not path.is_file():
+        raise TamError(f"no such image: {path}")
+    try:
+        with Image.open(path) as im:
+            image = np.asarray(im.convert("RGB"))
+    except OSError as e:
+        raise TamError(f"cannot read image {path.name}: {e}") from None
+    out = Path(args.out)
+    check_writable_dir(out.parent if str(out.parent) else ".")
+    prompt = Prompt.from_clicks(args.point or [], args.box)
+    h, w = image.shape[:2]
+    prompt.validate(w, h)
+    segmenter = SEGMENTERS.create(args.backend, **_options(args, "segmenter"))
+    result = segmenter.segment(image, prompt)
+    maskio.save_matte(out, result.mask)
+    del atomic_path
+    print(f"{out}: {int(result.mask.sum())} pixels, score {result.score:.3f} ({segmenter.name})")
+    return 0
+
+
+@contextlib.contextmanager
+def _studio(source, args, **config):
+    """A Studio over ``source``: in ``--project`` when given, else in a temporary folder."""
+    from inpaint.render import HoleConfig
+    from tam.project import Project
+    from tam.studio import Studio, StudioConfig
+
+    kwargs = {}
+    if getattr(args, "dilate", None) is not None:
+        kwargs["holes"] = HoleConfig(dilate=args.dilate, feather=args.feather)
+    cfg = StudioConfig(**config, **kwargs)
+    with contextlib.ExitStack() as stack:
+        if getattr(args, "project", None):
+            project = Project.create(source, path=args.project, proxy_longest=args.proxy)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tam-"))
+            project = Project.create(source, path=Path(tmp) / "project", proxy_longest=args.proxy)
+        stack.callback(project.close)
+        yield Studio(project, cfg)
+
+
+def _check_out_dir(out: Path) -> None:
+    from tam.fileio import check_writable_dir
+
+    check_writable_dir(out.parent if str(out.parent) else ".")
+
+
+def _read_clicks_file(path: str) -> list[dict]:
+    """A JSON list of {"frame", "object", "x", "y", "label"} (frame 0, object 1, label 1 by default)."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise TamError(f"no such clicks file: {path}") from None
+    except json.JSONDecodeError as e:
+        raise TamError(f"{path} is not valid JSON: {e}") from None
+    if isinstance(data, dict) and "clicks" in data:
+        data = data["clicks"]
+    if not isinstance(data, list) or not data:
+        raise PromptError(f"{path}: expected a non-empty list of clicks")
+    clicks = []
+    for c in data:
+        try:
+            clicks.append({"frame": int(c.get("frame", 0)), "object": int(c.get("object", 1)),
+                           "x": float(c["x"]), "y": float(c["y"]), "label": int(c.get("label", 1))})
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise PromptError(f"{path}: each click needs numeric x and y, got {c!r}") from None
+    return clicks
+
+
+def _apply_clicks(studio, clicks: list[dict]) -> None:
+    p = studio.project
+    for c in clicks:
+        p.add_object(object_id=c["object"])
+        p.add_click(c["frame"], c["object"], c["x"], c["y"], c["label"])
+    for frame, objs in p.prompted().items():
+        for oid in objs:
+            result = studio.segment(frame, oid)
+            if result is None or not result.mask.any():
+                raise PromptError(f"the clicks for object {oid} on frame {frame} give an empty mask")
+
+
+def cmd_track(args) -> int:
+    from tam import masks as maskio
+
+    out = Path(args.out)
+    _check_out_dir(out)
+    if (args.init_mask is None) == (args.clicks is None):
+        raise TamError("give either --init-mask MASK.png or --clicks CLICKS.json")
+    with _studio(args.source, args, tracker=args.backend or "classical",
+                 segmenter=args.segmenter, tracker_options=_options(args, "tracker")) as studio:
+        p = studio.project
+        if args.init_mask is not None:
+            if not 0 <= args.init_frame < p.num_frames:
+                raise PromptError(f"--init-frame {args.init_frame} is outside 0..{p.num_frames - 1}")
+            labels = maskio.load_labels(args.init_mask)
+            maskio.check_size(labels, *p.source_size, what=f"mask {Path(args.init_mask).name}")
+            studio.add_mask(args.init_frame, labels)
+        else:
+            _apply_clicks(studio, _read_clicks_file(args.clicks))
+        _progress(studio.track(direction=args.direction), "track", args.quiet)
+        _progress(studio.export_masks(out), "write masks", args.quiet)
+    print(f"{out}: {p.num_frames} masks")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from tam.studio import write_source_masks
+
+    out = Path(args.out)
+    _check_out_dir(out)
+    with _studio(args.source, args, inpainter=args.backend or "flow") as studio:
+        write_source_masks(studio, args.masks)
+        _progress(studio.render(out), "remove", args.quiet)
+    print(f"{out}: {studio.project.num_frames} frames")
+    return 0
+
+
+def cmd_run(args) -> int:
+    out = Path(args.out)
+    _check_out_dir(out)
+    clicks = [{"frame": f, "object": 1, "x": x, "y": y, "label": lab} for x, y, lab, f in args.click or []]
+    if args.clicks:
+        clicks += _read_clicks_file(args.clicks)
+    if not clicks:
+        raise PromptError("give at least one --click X,Y[,L][@FRAME]")
+    with _studio(args.video, args, segmenter=args.segmenter, tracker=args.tracker,
+                 inpainter=args.inpainter) as studio:
+        _apply_clicks(studio, clicks)
+        _progress(studio.track(), "track", args.quiet)
+        if args.masks_out:
+            _progress(studio.export_masks(args.masks_out), "write masks", args.quiet)
+        _progress(studio.render(out), "remove", args.quiet)
+    print(f"{out}: {studio.project.num_frames} frames, objects removed")
+    return 0
+
+
+def cmd_project(args) -> int:
+    from tam.project import Project, default_root, delete_project, list_projects
+
+    root = Path(args.root) if args.root else default_root()
+    if args.action == "list":
+        paths = list_projects(root)
+        if not paths:
+            print(f"no projects in {root}")
+        for path in paths:
+            proj = Project.open(path)
+            print(f"{proj.name}\t{proj.num_frames} frames\t{len(proj.tracked_frames())} tracked\t{proj.source_path}")
+        return 0
+    if not args.name:
+        raise TamError(f"project {args.action} needs a project name")
+    if args.action == "show":
+        path = Path(args.name) if (Path(args.name) / "project.json").exists() else root / args.name
+        print(Project.open(path).summary())
+    elif args.action == "delete":
+        print(f"deleted {delete_project(args.name, root)}")
+    return 0
+
+
+def _delegate(module: str):
+    """Subcommands implemented in their own module: add_arguments(parser) and main(args)."""
+    def add(parser):
+        importlib.import_module(module).add_arguments(parser)
+
+    def run(args):
+        return importlib.import_module(module).main(args)
+    return add, run
+
+
+DELEGATED = {
+    "weights": ("tam.weights", "list, download and verify model checkpoints"),
+    "eval-clicks": ("tam.segment.evaluate", "interactive segmentation quality with simulated clicks"),
+    "eval-vos": ("tam.track.evaluate", "video object segmentation quality (J&F)"),
+    "eval-inpaint": ("inpaint.evaluate", "video completion quality (PSNR, SSIM, flicker)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from inpaint.base import INPAINTERS
+    from tam.segment.base import SEGMENTERS
+    from tam.track.base import TRACKERS
+
+    parser = argparse.ArgumentParser(
+        prog="tam", description="Remove objects from videos: click, track, correct, inpaint, export.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p, proxy=True):
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        if proxy:
+            p.add_argument("--proxy", type=int, default=854, metavar="PX",
+                           help="working resolution: longest side in pixels (default 854; 0 = source size)")
+            p.add_argument("--project", metavar="DIR",
+                           help="keep the work in this project folder (default: a temporary one)")
+
+    def hole_opts(p):
+        p.add_argument("--dilate", type=int, default=8, metavar="PX",
+                       help="grow the masks by PX source pixels to take in edges and shadows (default 8)")
+        p.add_argument("--feather", type=int, default=4, metavar="PX", help="soft edge width (default 4)")
+
+    p = sub.add_parser("info", help="describe a video or image folder")
+    p.add_argument("source")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("segment", help="mask an object in one image from clicks",
+                       description="Mask one object in IMAGE from clicks and/or a box; writes a 0/255 PNG.")
+    p.add_argument("image")
+    p.add_argument("--point", type=_parse_point, action="append", metavar="X,Y[,L]",
+                   help="a click; L=1 positive (default), 0 negative; repeat")
+    p.add_argument("--box", type=_parse_box, metavar="X0,Y0,X1,Y1")
+    p.add_argument("--out", required=True, metavar="MASK.png")
+    p.add_argument("--backend", default="classical", help=_backend_help(SEGMENTERS))
+    p.add_argument("--checkpoint", metavar="PATH", help="model checkpoint for a neural backend")
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("track", help="carry masks through a video",
+                       description="Track objects from a mask (or clicks) on one frame through every frame of "
+                                   "SOURCE (a video or a folder of frames). DIR receives 00000.png... at the "
+                                   "source size, pixel = object id.")
+    p.add_argument("source")
+    p.add_argument("--init-mask", metavar="MASK.png",
+                   help="mask of the first annotated frame (0/255 = one object, id 1; palette PNG = ids)")
+    p.add_argument("--init-frame", type=int, default=0, metavar="N")
+    p.add_argument("--clicks", metavar="CLICKS.json",
+                   help='JSON list of {"frame": 0, "object": 1, "x": .., "y": .., "label": 1}')
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--backend", default="classical", help=_backend_help(TRACKERS))
+    p.add_argument("--segmenter", default="classical", help="segmenter for --clicks")
+    p.add_argument("--checkpoint", metavar="PATH", help="model checkpoint for a neural backend")
+    p.add_argument("--direction", choices=("both", "forward", "backward"), default="both")
+    common(p)
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("remove", help="remove masked objects from a video",
+                       description="Inpaint the objects of the per-frame masks in DIR out of SOURCE. OUT ending "
+                                   "in .mp4 is a video (audio kept); anything else a folder of PNG frames.")
+    p.add_argument("source")
+    p.add_argument("--masks", required=True, metavar="DIR", help="00000.png... at the source size, 0 = keep")
+    p.add_argument("--out", required=True, metavar="OUT")
+    p.add_argument("--backend", default="flow", help=_backend_help(INPAINTERS))
+    hole_opts(p)
+    common(p)
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("run", help="the whole job: clicks to mask, track, remove, export",
+                       description="Click an object, track it through VIDEO, remove it, write OUT.mp4 with the "
+                                   "source audio. Defaults: the classical backends (no weights needed).")
+    p.add_argument("video")
+    p.add_argument("--click", type=_parse_click, action="append", metavar="X,Y[,L][@FRAME]",
+                   help="a click in source pixels on FRAME (default 0); repeat")
+    p.add_argument("--clicks", metavar="CLICKS.json", help="more clicks, as for track")
+    p.add_argument("--out", required=True, metavar="OUT.mp4")
+    p.add_argument("--masks-out", metavar="DIR", help="also write the tracked masks here")
+    p.add_argument("--segmenter", default="classical", help=_backend_help(SEGMENTERS))
+    p.add_argument("--tracker", default="classical", help=_backend_help(TRACKERS))
+    p.add_argument("--inpainter", default="flow", help=_backend_help(INPAINTERS))
+    hole_opts(p)
+    common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("project", help="list, show or delete saved projects")
+    p.add_argument("action", choices=("list", "show", "delete"))
+    p.add_argument("name", nargs="?")
+    p.add_argument("--root", help="projects folder (default $TAM_HOME/projects or ~/.local/share/tam/projects)")
+    p.set_defaults(func=cmd_project)
+
+    for name, (module, summary) in DELEGATED.items():
+        add, run = _delegate(module)
+        p = sub.add_parser(name, help=summary, description=summary)
+        try:
+            add(p)
+        except ImportError:
+            continue
+        p.set_defaults(func=run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TamError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory: lower --proxy or use shorter clips", file=sys.stderr)
+        return 1
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Evaluation sequences laid out as ``<root>/<set>/<sequence>/{frames,masks}``.
+
+Masks come in two encodings: DAVIS 2016 stores one object as 0/255 greyscale,
+DAVIS 2017 stores palette ids. Both are read as label maps (0 background,
+1..N objects). Frames and masks are read lazily, one file per access.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def read_label_png(path: str | Path) -> np.ndarray:
+    """A mask file as a uint8 label map: palette ids kept, greyscale/RGB >127 -> 1."""
+    with Image.open(path) as im:
+        if im.mode == "P":
+            return np.array(im, dtype=np.uint8)
+        arr = np.array(im.convert("L"), dtype=np.uint8)
+    return (arr > 127).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    root: Path  # the sequence folder
+
+    @property
+    def name(self) -> str:
+        return f"{self.root.parent.name}/{self.root.name}"
+
+    @property
+    def frame_paths(self) -> list[Path]:
+        return sorted(p for p in (self.root / "frames").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+    @property
+    def mask_paths(self) -> list[Path]:
+        return sorted((self.root / "masks").glob("*.png"))
+
+    def __len__(self) -> int:
+        return len(self.frame_paths)
+
+    def frame(self, i: int) -> np.ndarray:
+        with Image.open(self.frame_paths[i]) as im:
+            return np.array(im.convert("RGB"))
+
+    def mask(self, i: int) -> np.ndarray:
+        return read_label_png(self.mask_paths[i])
+
+    def object_ids(self) -> list[int]:
+        return [int(v) for v in np.unique(self.mask(0)) if v != 0]
+
+    @property
+    def frames(self) -> "_Lazy":
+        return _Lazy(self, self.frame)
+
+    @property
+    def masks(self) -> "_Lazy":
+        return _Lazy(self, self.mask)
+
+
+class _Lazy:
+    def __init__(self, seq: Sequence, get):
+        self._seq, self._get = seq, get
+
+    def __len__(self) -> int:
+        return len(self._seq)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._get(i)
+
+
+def find_sequences(root: str | Path, with_masks: bool = True) -> list[Sequence]:
+    """Every ``<set>/<seq>`` (or a single ``<seq>``) under ``root`` with frames (and masks)."""
+    root = Path(root)
+    candidates = [root] if (root / "frames").is_dir() else sorted(
+        p.parent for p in root.glob("**/frames") if p.is_dir()
+    )
+    out = []
+    for c in candidates:
+        if with_masks and not (c / "masks").is_dir():
+            continue
+        seq = Sequence(c)
+        if len(seq) and (not with_masks or len(seq.mask_paths) == len(seq)):
+            out.append(seq)
+    return out

@@ -1,0 +1,424 @@
+"""The on-disk project: one folder per clip that remembers every click and mask.
+
+Layout of a project folder::
+
+    project.json        source path, probe, working (proxy) size, objects
+    prompts.json        clicks and boxes per frame per object, in source pixels
+    keyframes/NNNNN.png user-fixed label maps (what tracking starts from), proxy size
+    masks/NNNNN.png     label maps for every tracked frame, proxy size, DAVIS palette
+    proxy/NNNNN.jpg     the working-resolution frame cache
+    renders/            previews and exports
+
+Every write is atomic, so killing the process at any moment loses at most the
+file being written, and reopening the folder restores the session exactly. The
+project is the truth: the UI and the CLI hold nothing that is not on disk.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tam import masks as maskio
+from tam.errors import MaskError, PromptError, TamError
+from tam.fileio import atomic_path, read_json, write_json
+from tam.video import DEFAULT_PROXY_LONGEST, Probe, VideoSource, open_source, proxy_size
+
+FORMAT_VERSION = 1
+
+
+def default_root() -> Path:
+    """Where projects live: ``$TAM_HOME/projects`` or the user's data folder."""
+    home = os.environ.get("TAM_HOME")
+    if home:
+        return Path(home).expanduser() / "projects"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "tam" / "projects"
+
+
+def frame_name(index: int, suffix: str = ".png") -> str:
+    return f"{index:05d}{suffix}"
+
+
+@dataclass
+class ObjectInfo:
+    id: int
+    name: str
+
+
+class ProxyFrames:
+    """The source's frames at working size, cached as JPEG on disk and in a small LRU.
+
+    A FrameSequence: ``len`` and ``[i]`` -> RGB uint8 at ``size``. The first read of
+    a frame decodes the source (sequential reads are cheap) and writes the cache.
+    """
+
+    def __init__(self, project: "Project", memory_frames: int = 24):
+        self._project = project
+        self._dir = project.path / "proxy"
+        self._dir.mkdir(exist_ok=True)
+        self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._memory_frames = memory_frames
+        self.size = project.proxy_size
+
+    def __len__(self) -> int:
+        return self._project.num_frames
+
+    def path(self, index: int) -> Path:
+        return self._dir / frame_name(index, ".jpg")
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        hit = self._lru.get(index)
+        if hit is not None:
+            self._lru.move_to_end(index)
+            return hit
+        p = self.path(index)
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR) if p.exists() else None
+        if img is not None and img.shape[1::-1] == self.size:
+            rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        else:
+            rgb = self._from_source(index)
+        rgb.setflags(write=False)
+        self._lru[index] = rgb
+        while len(self._lru) > self._memory_frames:
+            self._lru.popitem(last=False)
+        return rgb
+
+    def _from_source(self, index: int) -> np.ndarray:
+        full = self._project.source()[index]
+        w, h = self.size
+        rgb = full if full.shape[1::-1] == (w, h) else cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
+        with atomic_path(self.path(index)) as tmp:
+            cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        return np.ascontiguousarray(rgb)
+
+    def fill_cache(self):
+        """Decode the whole source once, in order; yields (done, total) for progress."""
+        n = len(self)
+        for i in range(n):
+            if not self.path(i).exists():
+                self[i]
+            yield i + 1, n
+
+
+class MaskFrames:
+    """Label maps of every frame at working size; frames never tracked read as zeros."""
+
+    def __init__(self, project: "Project"):
+        self._project = project
+
+    def __len__(self) -> int:
+        return self._project.num_frames
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        m = self._project.mask(int(index))
+        if m is None:
+            w, h = self._project.proxy_size
+            return np.zeros((h, w), np.uint8)
+        return m
+
+
+class Project:
+    """One clip's editing session on disk. Open with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path = Path(path)
+        self._meta = meta
+        self._source: VideoSource | None = None
+        self._frames: ProxyFrames | None = None
+        self._prompts = read_json(self.path / "prompts.json", {"frames": {}})
+
+    # -- opening ------------------------------------------------------------
+    @classmethod
+    def create(cls, source: str | os.PathLike, root: str | os.PathLike | None = None,
+               name: str | None = None, proxy_longest: int | None = DEFAULT_PROXY_LONGEST,
+               path: str | os.PathLike | None = None) -> "Project":
+        """Open the project for ``source``, creating it when new (idempotent).
+
+        ``path`` places the project folder exactly; otherwise it goes under ``root``
+        (default :func:`default_root`) named after the clip.
+        """
+        src = Path(source).resolve()
+        with open_source(src) as video:
+            probe = video.probe
+        if path is None:
+            root = Path(root) if root else default_root()
+            name = name or _default_name(src)
+            path = root / name
+        path = Path(path)
+        if (path / "project.json").exists():
+            return cls.open(path)
+        path.mkdir(parents=True, exist_ok=True)
+        w, h = proxy_size(probe.width, probe.height, proxy_longest)
+        meta = {
+            "version": FORMAT_VERSION,
+            "name": path.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "source": str(src),
+            "probe": probe.to_dict(),
+            "proxy": {"longest": proxy_longest, "width": w, "height": h},
+            "objects": [],
+        }
+        write_json(path / "project.json", meta)
+        return cls(path, meta)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Project":
+        path = Path(path)
+        meta = read_json(path / "project.json")
+        if meta is None:
+            raise TamError(f"{path} is not a project (no project.json)")
+        if meta.get("version", 0) > FORMAT_VERSION:
+            raise TamError(f"{path} was written by a newer version of this program")
+        return cls(path, meta)
+
+    # -- facts --------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._meta["name"]
+
+    @property
+    def probe(self) -> Probe:
+        return Probe.from_dict(self._meta["probe"])
+
+    @property
+    def source_path(self) -> Path:
+        return Path(self._meta["source"])
+
+    @property
+    def num_frames(self) -> int:
+        return int(self._meta["probe"]["num_frames"])
+
+    @property
+    def source_size(self) -> tuple[int, int]:
+        return int(self._meta["probe"]["width"]), int(self._meta["probe"]["height"])
+
+    @property
+    def proxy_size(self) -> tuple[int, int]:
+        return int(self._meta["proxy"]["width"]), int(self._meta["proxy"]["height"])
+
+    def source(self) -> VideoSource:
+        if self._source is None:
+            if not self.source_path.exists():
+                raise TamError(f"the project's source is gone: {self.source_path}")
+            self._source = open_source(self.source_path)
+        return self._source
+
+    @property
+    def frames(self) -> ProxyFrames:
+        if self._frames is None:
+            self._frames = ProxyFrames(self)
+        return self._frames
+
+    @property
+    def masks(self) -> MaskFrames:
+        return MaskFrames(self)
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+    # -- objects ------------------------------------------------------------
+    @property
+    def objects(self) -> list[ObjectInfo]:
+        return [ObjectInfo(**o) for o in self._meta["objects"]]
+
+    def add_object(self, name: str | None = None, object_id: int | None = None) -> int:
+        used = {o.id for o in self.objects}
+        if object_id is None:
+            object_id = next(i for i in range(1, 256) if i not in used) if len(used) < 255 else None
+            if object_id is None:
+                raise TamError("a project holds at most 255 objects")
+        elif object_id in used:
+            return object_id
+        if not 1 <= object_id <= 255:
+            raise TamError("object ids lie in 1..255")
+        self._meta["objects"].append(asdict(ObjectInfo(object_id, name or f"object {object_id}")))
+        self._save_meta()
+        return object_id
+
+    def rename_object(self, object_id: int, name: str) -> None:
+        for o in self._meta["objects"]:
+            if o["id"] == object_id:
+                o["name"] = name
+        self._save_meta()
+
+    def delete_object(self, object_id: int) -> None:
+        """Forget an object: its clicks, and its pixels in every keyframe and mask."""
+        self._meta["objects"] = [o for o in self._meta["objects"] if o["id"] != object_id]
+        self._save_meta()
+        for frame in list(self._prompts["frames"]):
+            self._prompts["frames"][frame].pop(str(object_id), None)
+            if not self._prompts["frames"][frame]:
+                del self._prompts["frames"][frame]
+        self._save_prompts()
+        for folder in ("keyframes", "masks"):
+            for p in sorted((self.path / folder).glob("*.png")) if (self.path / folder).exists() else ():
+                labels = maskio.load_labels(p)
+                if (labels == object_id).any():
+                    labels[labels == object_id] = 0
+                    if folder == "keyframes" and not labels.any():
+                        p.unlink()
+                    else:
+                        maskio.save_labels(p, labels)
+
+    def _require_object(self, object_id: int) -> None:
+        if object_id not in {o.id for o in self.objects}:
+            raise PromptError(f"no object {object_id} in this project")
+
+    # -- prompts (source pixels) ----------------------------------------------
+    def _check_frame(self, frame: int) -> None:
+        if not 0 <= frame < self.num_frames:
+            raise PromptError(f"frame {frame} is outside 0..{self.num_frames - 1}")
+
+    def prompt(self, frame: int, object_id: int) -> dict:
+        """``{"clicks": [[x, y, label], ...], "box": [x0, y0, x1, y1] | None}``."""
+        p = self._prompts["frames"].get(str(frame), {}).get(str(object_id))
+        return {"clicks": [list(c) for c in p["clicks"]], "box": p.get("box")} if p else {"clicks": [], "box": None}
+
+    def prompted(self) -> dict[int, list[int]]:
+        """Frames with prompts -> object ids prompted there."""
+        return {int(f): sorted(int(o) for o in objs) for f, objs in self._prompts["frames"].items()}
+
+    def set_prompt(self, frame: int, object_id: int, clicks, box=None) -> None:
+        self._check_frame(frame)
+        self._require_object(object_id)
+        w, h = self.source_size
+        clean = []
+        for c in clicks:
+            x, y, lab = float(c[0]), float(c[1]), int(c[2]) if len(c) > 2 else 1
+            if not (0 <= x < w and 0 <= y < h):
+                raise PromptError(f"click ({x:g}, {y:g}) lies outside the {w}x{h} frame")
+            if lab not in (0, 1):
+                raise PromptError(f"click label must be 0 or 1, got {lab}")
+            clean.append([x, y, lab])
+        frames = self._prompts["frames"]
+        if clean or box is not None:
+            frames.setdefault(str(frame), {})[str(object_id)] = {
+                "clicks": clean, "box": None if box is None else [float(v) for v in box]}
+        else:
+            frames.get(str(frame), {}).pop(str(object_id), None)
+            if str(frame) in frames and not frames[str(frame)]:
+                del frames[str(frame)]
+        self._save_prompts()
+
+    def add_click(self, frame: int, object_id: int, x: float, y: float, label: int = 1) -> None:
+        p = self.prompt(frame, object_id)
+        self.set_prompt(frame, object_id, p["clicks"] + [[x, y, label]], p["box"])
+
+    def undo_click(self, frame: int, object_id: int) -> None:
+        p = self.prompt(frame, object_id)
+        self.set_prompt(frame, object_id, p["clicks"][:-1], p["box"])
+
+    def clear_prompt(self, frame: int, object_id: int) -> None:
+        self.set_prompt(frame, object_id, [], None)
+
+    # -- masks (proxy pixels) ------------------------------------------------
+    def keyframe_indices(self) -> list[int]:
+        d = self.path / "keyframes"
+        return sorted(int(p.stem) for p in d.glob("*.png")) if d.exists() else []
+
+    def keyframes(self) -> dict[int, np.ndarray]:
+        return {i: maskio.load_labels(self.path / "keyframes" / frame_name(i)) for i in self.keyframe_indices()}
+
+    def set_keyframe(self, frame: int, labels: np.ndarray) -> None:
+        """Fix ``labels`` (proxy size) as the user's truth on ``frame``; also its mask."""
+        self._check_frame(frame)
+        labels = self._check_labels(labels)
+        for i in np.unique(labels):
+            if i:
+                self.add_object(object_id=int(i))
+        (self.path / "keyframes").mkdir(exist_ok=True)
+        if labels.any():
+            maskio.save_labels(self.path / "keyframes" / frame_name(frame), labels)
+        else:
+            (self.path / "keyframes" / frame_name(frame)).unlink(missing_ok=True)
+        self.save_mask(frame, labels)
+
+    def remove_keyframe(self, frame: int) -> None:
+        (self.path / "keyframes" / frame_name(frame)).unlink(missing_ok=True)
+
+    def mask(self, frame: int) -> np.ndarray | None:
+        p = self.path / "masks" / frame_name(frame)
+        return maskio.load_labels(p) if p.exists() else None
+
+    def save_mask(self, frame: int, labels: np.ndarray) -> None:
+        self._check_frame(frame)
+        labels = self._check_labels(labels)
+        (self.path / "masks").mkdir(exist_ok=True)
+        maskio.save_labels(self.path / "masks" / frame_name(frame), labels)
+
+    def tracked_frames(self) -> list[int]:
+        d = self.path / "masks"
+        return sorted(int(p.stem) for p in d.glob("*.png")) if d.exists() else []
+
+    def clear_masks(self) -> None:
+        shutil.rmtree(self.path / "masks", ignore_errors=True)
+
+    def _check_labels(self, labels: np.ndarray) -> np.ndarray:
+        labels = np.asarray(labels)
+        w, h = self.proxy_size
+        if labels.shape != (h, w):
+            raise MaskError(f"mask is {labels.shape[1] if labels.ndim > 1 else '?'}x{labels.shape[0]}, "
+                            f"the working frames are {w}x{h}")
+        return labels.astype(np.uint8)
+
+    def to_proxy_labels(self, labels: np.ndarray) -> np.ndarray:
+        """A label map at source size brought to working size."""
+        maskio.check_size(labels, *self.source_size)
+        return maskio.resize_labels(labels, self.proxy_size)
+
+    def to_source_labels(self, labels: np.ndarray) -> np.ndarray:
+        return maskio.resize_labels(labels, self.source_size)
+
+    # -- persistence -----------------------------------------------------------
+    def _save_meta(self) -> None:
+        write_json(self.path / "project.json", self._meta)
+
+    def _save_prompts(self) -> None:
+        write_json(self.path / "prompts.json", self._prompts)
+
+    def renders_dir(self) -> Path:
+        d = self.path / "renders"
+        d.mkdir(exist_ok=True)
+        return d
+
+    def summary(self) -> str:
+        objs = ", ".join(f"{o.id}:{o.name}" for o in self.objects) or "none"
+        return (f"{self.name}: {self.source_path}\n  {self.probe.summary()}\n"
+                f"  working size {self.proxy_size[0]}x{self.proxy_size[1]}; objects {objs}; "
+                f"keyframes {self.keyframe_indices()}; tracked frames {len(self.tracked_frames())}"
+                f"/{self.num_frames}")
+
+
+def _default_name(src: Path) -> str:
+    digest = hashlib.sha1(str(src).encode()).hexdigest()[:8]
+    return f"{src.stem}-{digest}"
+
+
+def list_projects(root: str | os.PathLike | None = None) -> list[Path]:
+    root = Path(root) if root else default_root()
+    if not root.exists():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "project.json").exists())
+
+
+def delete_project(name_or_path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    p = Path(name_or_path)
+    if not (p / "project.json").exists():
+        p = (Path(root) if root else default_root()) / str(name_or_path)
+    if not (p / "project.json").exists():
+        raise TamError(f"no project named {name_or_path}")
+    shutil.rmtree(p)
+    return p

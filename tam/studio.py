@@ -1,0 +1,238 @@
+"""The one core that the command line and the UI both drive.
+
+A :class:`Studio` joins a :class:`~tam.project.Project` (the per-video truth on
+disk) with backends (shared, stateless models) and the per-video state those
+need (the segmenter's prepared frame, the tracker's memory). Every long
+operation is a generator of ``(done, total)`` so any front end can draw progress
+and cancel between steps.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inpaint.base import INPAINTERS, Inpainter
+from inpaint.render import HoleConfig, HoleMasks, render_frames, write_output
+from tam import masks as maskio
+from tam.errors import MaskError, PromptError
+from tam.fileio import atomic_dir
+from tam.project import Project
+from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
+from tam.track.base import TRACKERS, Tracker
+from tam.track.propagation import count_frames, track
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    segmenter: str = "classical"
+    tracker: str = "classical"
+    inpainter: str = "flow"
+    segmenter_options: dict = field(default_factory=dict)
+    tracker_options: dict = field(default_factory=dict)
+    inpainter_options: dict = field(default_factory=dict)
+    holes: HoleConfig = HoleConfig()
+
+
+class Backends:
+    """Lazily created backend instances; share one across studios (they hold no video state)."""
+
+    def __init__(self, config: StudioConfig):
+        self.config = config
+        self._segmenter: Segmenter | None = None
+        self._tracker: Tracker | None = None
+        self._inpainter: Inpainter | None = None
+
+    def segmenter(self) -> Segmenter:
+        if self._segmenter is None:
+            self._segmenter = SEGMENTERS.create(self.config.segmenter, **self.config.segmenter_options)
+        return self._segmenter
+
+    def tracker(self) -> Tracker:
+        if self._tracker is None:
+            self._tracker = TRACKERS.create(self.config.tracker, **self.config.tracker_options)
+        return self._tracker
+
+    def inpainter(self) -> Inpainter:
+        if self._inpainter is None:
+            self._inpainter = INPAINTERS.create(self.config.inpainter, **self.config.inpainter_options)
+        return self._inpainter
+
+
+class Studio:
+    def __init__(self, project: Project, config: StudioConfig | None = None, backends: Backends | None = None):
+        self.project = project
+        self.config = config or (backends.config if backends else StudioConfig())
+        self.backends = backends or Backends(self.config)
+        self._prepared_frame: int | None = None  # frame the segmenter holds
+        self._logits: dict[tuple[int, int], np.ndarray] = {}
+        self._track_state = None
+
+    # -- step 1: clicks to a mask ----------------------------------------------
+    def segment(self, frame: int, object_id: int) -> SegmentResult | None:
+        """Re-segment ``object_id`` on ``frame`` from its prompt; store the keyframe.
+
+        Returns the result (None when the object has no prompt there, in which case
+        it is removed from that keyframe).
+        """
+        p = self.project
+        prompt = p.prompt(frame, object_id)
+        sx = p.proxy_size[0] / p.source_size[0]
+        sy = p.proxy_size[1] / p.source_size[1]
+        base = self.labels_at(frame).copy()
+        base[base == object_id] = 0
+        if not prompt["clicks"] and prompt["box"] is None:
+            self._logits.pop((frame, object_id), None)
+            self._store_keyframe(frame, base)
+            return None
+        clicks = [(min(x * sx, p.proxy_size[0] - 1), min(y * sy, p.proxy_size[1] - 1), lab)
+                  for x, y, lab in prompt["clicks"]]
+        box = None
+        if prompt["box"] is not None:
+            x0, y0, x1, y1 = prompt["box"]
+            box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+        query = Prompt.from_clicks(clicks, box)
+        query.validate(*p.proxy_size)
+        segmenter = self.backends.segmenter()
+        if self._prepared_frame != frame:
+            segmenter.set_image(p.frames[frame])
+            self._prepared_frame = frame
+        result = segmenter.predict(query, mask_input=self._logits.get((frame, object_id)))
+        if result.logits is not None:
+            self._logits[(frame, object_id)] = result.logits
+        base[result.mask] = object_id
+        self._store_keyframe(frame, base)
+        return result
+
+    def _store_keyframe(self, frame: int, labels: np.ndarray) -> None:
+        if labels.any() or frame in self.project.keyframe_indices():
+            self.project.set_keyframe(frame, labels)
+        if not labels.any():
+            self.project.remove_keyframe(frame)
+
+    def labels_at(self, frame: int) -> np.ndarray:
+        """The current label map of ``frame`` at working size (keyframe, tracked or empty)."""
+        m = self.project.mask(frame)
+        if m is None:
+            w, h = self.project.proxy_size
+            m = np.zeros((h, w), np.uint8)
+        return m
+
+    def add_mask(self, frame: int, labels_at_source: np.ndarray) -> None:
+        """Fix a whole label map given at the source's size as the keyframe on ``frame``."""
+        labels = self.project.to_proxy_labels(labels_at_source)
+        if not labels.any():
+            raise MaskError(f"the mask for frame {frame} is empty")
+        self.project.set_keyframe(frame, labels)
+
+    # -- steps 2-4: track, correct, re-propagate -----------------------------------
+    def track(self, direction: str = "both", from_frame: int | None = None,
+              should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, int]]:
+        """Propagate the keyframes; from ``from_frame`` only when it is a keyframe.
+
+        Each frame's mask is saved as soon as it is computed, so a cancel or a
+        crash keeps everything done so far.
+        """
+        p = self.project
+        keyframes = p.keyframes()
+        changed = [from_frame] if from_frame is not None and from_frame in keyframes else None
+        total = count_frames(p.num_frames, keyframes, changed, direction)
+        tracker = self.backends.tracker()
+        if self._track_state is None:
+            self._track_state = tracker.init_state(p.frames)
+        done = 0
+        for index, labels in track(tracker, self._track_state, p.frames, keyframes, changed, direction,
+                                   should_stop):
+            p.save_mask(index, labels)
+            done += 1
+            yield done, total
+
+    # -- removal ----------------------------------------------------------------
+    def holes(self, ids: Sequence[int] | None = None) -> HoleMasks:
+        scale = self.project.proxy_size[0] / self.project.source_size[0]
+        return HoleMasks(self.project.masks, ids, self.config.holes, scale)
+
+    def preview(self, frame: int, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(source frame, frame with the objects removed), both at full resolution."""
+        p = self.project
+        if not 0 <= frame < p.num_frames:
+            raise PromptError(f"frame {frame} is outside 0..{p.num_frames - 1}")
+        holes = self.holes(ids)
+        [(_, out)] = list(render_frames(p.source(), p.frames, holes, self.backends.inpainter(),
+                                        self._feather_source(), indices=[frame]))
+        return p.source()[frame], out
+
+    def _feather_source(self) -> int:
+        return self.config.holes.feather
+
+    def render(self, out: str | os.PathLike, ids: Sequence[int] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, int]]:
+        """Remove the objects from every frame and write ``out`` (.mp4 or a PNG folder)."""
+        p = self.project
+        if not p.tracked_frames():
+            raise MaskError("no masks yet: segment and track an object first")
+        probe = p.probe
+        frames = render_frames(p.source(), p.frames, self.holes(ids), self.backends.inpainter(),
+                               self._feather_source())
+        audio = p.source_path if probe.kind == "file" and probe.has_audio else None
+        yield from write_output(frames, out, p.num_frames, probe.width, probe.height, probe.fps,
+                                probe.timestamps if probe.variable_frame_rate else None, audio, should_stop)
+
+    # -- mask exports -------------------------------------------------------------
+    def export_masks(self, out_dir: str | os.PathLike) -> Iterator[tuple[int, int]]:
+        """Indexed PNGs at the source's size, ``00000.png``..., pixel = object id."""
+        n = self.project.num_frames
+        with atomic_dir(out_dir) as tmp:
+            for i in range(n):
+                maskio.save_labels(tmp / f"{i:05d}.png", self.project.to_source_labels(self.labels_at(i)))
+                yield i + 1, n
+
+    def export_mattes(self, out_dir: str | os.PathLike) -> Iterator[tuple[int, int]]:
+        """Black/white PNGs per object: ``object_<id>/00000.png``..."""
+        n = self.project.num_frames
+        ids = [o.id for o in self.project.objects]
+        with atomic_dir(out_dir) as tmp:
+            for oid in ids:
+                (tmp / f"object_{oid}").mkdir()
+            for i in range(n):
+                labels = self.project.to_source_labels(self.labels_at(i))
+                for oid in ids:
+                    maskio.save_matte(tmp / f"object_{oid}" / f"{i:05d}.png", labels == oid)
+                yield i + 1, n
+
+    def export_matte_video(self, out: str | os.PathLike, ids: Sequence[int] | None = None
+                           ) -> Iterator[tuple[int, int]]:
+        """A white-on-black MP4 of the objects (dilated as for removal), for an editor's matte."""
+        p = self.project
+        holes = self.holes(ids)
+        w, h = p.source_size
+
+        def frames():
+            for i in range(p.num_frames):
+                m = holes[i]
+                if m.shape[::-1] != (w, h):
+                    m = cv2.resize(m.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_LINEAR) > 127
+                g = np.where(m, 255, 0).astype(np.uint8)
+                yield i, np.dstack([g, g, g])
+
+        probe = p.probe
+        yield from write_output(frames(), out, p.num_frames, w, h, probe.fps,
+                                probe.timestamps if probe.variable_frame_rate else None)
+
+
+def write_source_masks(studio: Studio, masks_dir: str | os.PathLike) -> None:
+    """Load a folder of per-frame masks at the source's size into the project (for ``remove``)."""
+    p = studio.project
+    files = sorted(Path(masks_dir).glob("*.png"))
+    if not Path(masks_dir).is_dir():
+        raise MaskError(f"no such mask folder: {masks_dir}")
+    if len(files) != p.num_frames:
+        raise MaskError(f"{masks_dir} holds {len(files)} mask PNGs for {p.num_frames} frames")
+    for i, f in enumerate(files):
+        labels = maskio.load_labels(f)
+        maskio.check_size(labels, *p.source_size, what=f"mask {f.name}")
+        p.save_mask(i, p.to_proxy_labels(labels))

@@ -1,0 +1,61 @@
+"""The Tracker interface: masks on some frames to masks on every frame.
+
+Masks are label maps: uint8 HxW, 0 background, 1..255 object ids. The tracker
+model holds nothing per video; ``init_state`` returns a state that the caller
+(a project, the CLI) owns and passes back to every ``propagate`` call, so two
+videos, or two browser tabs, never share anything.
+
+``propagate`` runs one segment: from an annotated frame ``start`` towards
+``stop`` (exclusive; ``stop < start`` means backwards). ``keyframes`` holds every
+user-annotated frame, which a tracker may use as long-term memory. Which
+segments to run after an edit is decided once, in :mod:`tam.track.propagation`.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from tam.frames import FrameSequence
+from tam.registry import Registry
+
+
+class Tracker(ABC):
+    name: str = ""
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return True
+
+    @classmethod
+    def unavailable_reason(cls) -> str:
+        return ""
+
+    def init_state(self, frames: FrameSequence) -> Any:
+        """Per-video state (caches, model memory). The caller keeps it; default: none."""
+        return None
+
+    @abstractmethod
+    def propagate(
+        self,
+        state: Any,
+        frames: FrameSequence,
+        keyframes: Mapping[int, np.ndarray],
+        start: int,
+        stop: int,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, labels)`` for each frame strictly between ``start`` and ``stop``,
+        walking away from ``start`` (which must be in ``keyframes``)."""
+
+
+TRACKERS: Registry[Tracker] = Registry("tracker", default="classical")
+TRACKERS.register(
+    "classical", "tam.track.classical:ClassicalTracker",
+    "optical flow + online appearance models with keyframe memory (no weights)",
+)
+TRACKERS.register(
+    "sam2", "tam.track.sam2:Sam2Tracker",
+    "SAM 2.1 video predictor from a local checkpoint", needs=("torch", "sam2"),
+)
