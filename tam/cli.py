@@ -17,8 +17,6 @@ import numpy as np
 
 from tam.errors import PromptError, TamError
 
-SIMPLE_NOTE = ""
-
 
 def _progress(steps, desc: str, quiet: bool = False):
     """Drive a ``(done, total)`` generator with a progress bar."""
@@ -80,10 +78,19 @@ def _backend_help(registry) -> str:
     return "; ".join(lines)
 
 
-def _options(args, key: str) -> dict:
+def _options(args, kind: str) -> dict:
+    """Constructor options for the neural backend of ``kind`` from the command line."""
     opts = {}
-    if getattr(args, "checkpoint", None):
-        opts["checkpoint"] = args.checkpoint
+    checkpoint = getattr(args, f"{kind}_checkpoint", None) or (
+        getattr(args, "checkpoint", None) if kind == getattr(args, "checkpoint_for", None) else None)
+    if checkpoint:
+        opts["checkpoint"] = checkpoint
+    if kind == "inpainter":
+        for name in ("model_dir", "prompt", "seed", "steps"):
+            if getattr(args, name, None) is not None:
+                opts[name] = getattr(args, name)
+    if opts and getattr(args, "device", None) and getattr(args, "device") != "auto":
+        opts["device"] = args.device
     return opts
 
 
@@ -106,7 +113,7 @@ def cmd_segment(args) -> int:
     from PIL import Image
 
     from tam import masks as maskio
-    from tam.fileio import atomic_path, check_writable_dir
+    from tam.fileio import check_writable_dir
     from tam.segment import SEGMENTERS, Prompt
 
     path = Path(args.image)
@@ -125,7 +132,6 @@ def cmd_segment(args) -> int:
     segmenter = SEGMENTERS.create(args.backend, **_options(args, "segmenter"))
     result = segmenter.segment(image, prompt)
     maskio.save_matte(out, result.mask)
-    del atomic_path
     print(f"{out}: {int(result.mask.sum())} pixels, score {result.score:.3f} ({segmenter.name})")
     return 0
 
@@ -199,8 +205,9 @@ def cmd_track(args) -> int:
     _check_out_dir(out)
     if (args.init_mask is None) == (args.clicks is None):
         raise TamError("give either --init-mask MASK.png or --clicks CLICKS.json")
-    with _studio(args.source, args, tracker=args.backend or "classical",
-                 segmenter=args.segmenter, tracker_options=_options(args, "tracker")) as studio:
+    with _studio(args.source, args, tracker=args.backend or "classical", segmenter=args.segmenter,
+                 tracker_options=_options(args, "tracker"),
+                 segmenter_options=_options(args, "segmenter")) as studio:
         p = studio.project
         if args.init_mask is not None:
             if not 0 <= args.init_frame < p.num_frames:
@@ -221,7 +228,8 @@ def cmd_remove(args) -> int:
 
     out = Path(args.out)
     _check_out_dir(out)
-    with _studio(args.source, args, inpainter=args.backend or "flow") as studio:
+    with _studio(args.source, args, inpainter=args.backend or "flow",
+                 inpainter_options=_options(args, "inpainter")) as studio:
         write_source_masks(studio, args.masks)
         _progress(studio.render(out), "remove", args.quiet)
     print(f"{out}: {studio.project.num_frames} frames")
@@ -236,8 +244,9 @@ def cmd_run(args) -> int:
         clicks += _read_clicks_file(args.clicks)
     if not clicks:
         raise PromptError("give at least one --click X,Y[,L][@FRAME]")
-    with _studio(args.video, args, segmenter=args.segmenter, tracker=args.tracker,
-                 inpainter=args.inpainter) as studio:
+    with _studio(args.video, args, segmenter=args.segmenter, tracker=args.tracker, inpainter=args.inpainter,
+                 segmenter_options=_options(args, "segmenter"), tracker_options=_options(args, "tracker"),
+                 inpainter_options=_options(args, "inpainter")) as studio:
         _apply_clicks(studio, clicks)
         _progress(studio.track(), "track", args.quiet)
         if args.masks_out:
@@ -304,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--project", metavar="DIR",
                            help="keep the work in this project folder (default: a temporary one)")
 
+    def diffusion_opts(p):
+        g = p.add_argument_group("diffusion inpainter")
+        g.add_argument("--model-dir", metavar="DIR", help="local Stable Diffusion inpainting model "
+                       "(diffusers format); default $TAM_INPAINT_MODEL")
+        g.add_argument("--prompt", help="what to paint into never-seen regions")
+        g.add_argument("--seed", type=int, help="random seed of the diffusion fills")
+        g.add_argument("--steps", type=int, help="diffusion steps")
+
     def hole_opts(p):
         p.add_argument("--dilate", type=int, default=8, metavar="PX",
                        help="grow the masks by PX source pixels to take in edges and shadows (default 8)")
@@ -323,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="MASK.png")
     p.add_argument("--backend", default="classical", help=_backend_help(SEGMENTERS))
     p.add_argument("--checkpoint", metavar="PATH", help="model checkpoint for a neural backend")
-    p.set_defaults(func=cmd_segment)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.set_defaults(func=cmd_segment, checkpoint_for="segmenter")
 
     p = sub.add_parser("track", help="carry masks through a video",
                        description="Track objects from a mask (or clicks) on one frame through every frame of "
@@ -338,10 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--backend", default="classical", help=_backend_help(TRACKERS))
     p.add_argument("--segmenter", default="classical", help="segmenter for --clicks")
-    p.add_argument("--checkpoint", metavar="PATH", help="model checkpoint for a neural backend")
+    p.add_argument("--checkpoint", metavar="PATH", help="model checkpoint for a neural tracker")
+    p.add_argument("--segmenter-checkpoint", metavar="PATH", help="model checkpoint for a neural segmenter")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--direction", choices=("both", "forward", "backward"), default="both")
     common(p)
-    p.set_defaults(func=cmd_track)
+    p.set_defaults(func=cmd_track, checkpoint_for="tracker")
 
     p = sub.add_parser("remove", help="remove masked objects from a video",
                        description="Inpaint the objects of the per-frame masks in DIR out of SOURCE. OUT ending "
@@ -350,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masks", required=True, metavar="DIR", help="00000.png... at the source size, 0 = keep")
     p.add_argument("--out", required=True, metavar="OUT")
     p.add_argument("--backend", default="flow", help=_backend_help(INPAINTERS))
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     hole_opts(p)
+    diffusion_opts(p)
     common(p)
     p.set_defaults(func=cmd_remove)
 
@@ -366,7 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segmenter", default="classical", help=_backend_help(SEGMENTERS))
     p.add_argument("--tracker", default="classical", help=_backend_help(TRACKERS))
     p.add_argument("--inpainter", default="flow", help=_backend_help(INPAINTERS))
+    p.add_argument("--segmenter-checkpoint", metavar="PATH", help="checkpoint for a neural segmenter")
+    p.add_argument("--tracker-checkpoint", metavar="PATH", help="checkpoint for a neural tracker")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     hole_opts(p)
+    diffusion_opts(p)
     common(p)
     p.set_defaults(func=cmd_run)
 

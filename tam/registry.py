@@ -78,8 +78,17 @@ class Registry(Generic[T]):
         return str(entry.load_class().unavailable_reason())
 
     def create(self, name: str | None = None, **config: Any) -> T:
+        """An instance of backend ``name`` (default: the registry's default).
+
+        Without options the backend must be available as installed (its default
+        weights present). With options (a checkpoint or model path, say) the
+        backend's constructor checks them itself and raises a BackendError.
+        """
         name = name or self.default
         entry = self.entry(name)
-        if not self.is_available(name):
+        if not _modules_present(entry.needs):
             raise BackendError(self.unavailable_reason(name))
-        return entry.load_class()(**config)
+        cls = entry.load_class()
+        if not config and not cls.is_available():
+            raise BackendError(str(cls.unavailable_reason()))
+        return cls(**config)
