@@ -264,7 +264,7 @@ class Project:
                 del self._prompts["frames"][frame]
         self._save_prompts()
         for folder in ("keyframes", "masks"):
-            for p in sorted((self.path / folder).glob("*.png")) if (self.path / folder).exists() else ():
+            for p in sorted((self.path / folder).glob("[0-9]*.png")) if (self.path / folder).exists() else ():
                 labels = maskio.load_labels(p)
                 if (labels == object_id).any():
                     labels[labels == object_id] = 0
@@ -327,7 +327,7 @@ class Project:
     # -- masks (proxy pixels) ------------------------------------------------
     def keyframe_indices(self) -> list[int]:
         d = self.path / "keyframes"
-        return sorted(int(p.stem) for p in d.glob("*.png")) if d.exists() else []
+        return sorted(int(p.stem) for p in d.glob("[0-9]*.png")) if d.exists() else []
 
     def keyframes(self) -> dict[int, np.ndarray]:
         return {i: maskio.load_labels(self.path / "keyframes" / frame_name(i)) for i in self.keyframe_indices()}
@@ -361,7 +361,7 @@ class Project:
 
     def tracked_frames(self) -> list[int]:
         d = self.path / "masks"
-        return sorted(int(p.stem) for p in d.glob("*.png")) if d.exists() else []
+        return sorted(int(p.stem) for p in d.glob("[0-9]*.png")) if d.exists() else []
 
     def clear_masks(self) -> None:
         shutil.rmtree(self.path / "masks", ignore_errors=True)

@@ -46,6 +46,9 @@ class Backends:
         self._segmenter: Segmenter | None = None
         self._tracker: Tracker | None = None
         self._inpainter: Inpainter | None = None
+        # Which (project, frame) the shared segmenter holds: studios sharing these
+        # backends must not predict on each other's prepared frame.
+        self.prepared: tuple[str, int] | None = None
 
     def segmenter(self) -> Segmenter:
         if self._segmenter is None:
@@ -68,8 +71,9 @@ class Studio:
         self.project = project
         self.config = config or (backends.config if backends else StudioConfig())
         self.backends = backends or Backends(self.config)
-        self._prepared_frame: int | None = None  # frame the segmenter holds
-        self._logits: dict[tuple[int, int], np.ndarray] = {}
+        # (frame, object) -> (the clicks a result came from, its logits). A result is fed
+        # back only to refine a prompt that extends those clicks: an undo starts afresh.
+        self._logits: dict[tuple[int, int], tuple[list, np.ndarray]] = {}
         self._track_state = None
 
     # -- step 1: clicks to a mask ----------------------------------------------
@@ -98,12 +102,18 @@ class Studio:
         query = Prompt.from_clicks(clicks, box)
         query.validate(*p.proxy_size)
         segmenter = self.backends.segmenter()
-        if self._prepared_frame != frame:
+        key = (str(p.path), frame)
+        if self.backends.prepared != key:
+            self.backends.prepared = None
             segmenter.set_image(p.frames[frame])
-            self._prepared_frame = frame
-        result = segmenter.predict(query, mask_input=self._logits.get((frame, object_id)))
+            self.backends.prepared = key
+        previous = self._logits.get((frame, object_id))
+        mask_input = None
+        if previous is not None and len(previous[0]) < len(clicks) and clicks[:len(previous[0])] == previous[0]:
+            mask_input = previous[1]
+        result = segmenter.predict(query, mask_input=mask_input)
         if result.logits is not None:
-            self._logits[(frame, object_id)] = result.logits
+            self._logits[(frame, object_id)] = (clicks, result.logits)
         base[result.mask] = object_id
         self._store_keyframe(frame, base)
         return result

@@ -1,0 +1,623 @@
+"""The studio in a browser: open a clip, click the object, track it, remove it, export.
+
+Run with ``streamlit run streamlit_app.py``. The page only draws and dispatches:
+every operation is a call into :class:`tam.studio.Studio` on a
+:class:`tam.project.Project` folder, the same core the command line uses, so
+whatever the page shows is on disk and a refresh (or another day) reopens it.
+
+Per browser session, ``st.session_state`` holds which project is open, the
+current frame and object, and that session's :class:`~tam.studio.Studio`.
+Backends are shared between sessions through ``st.cache_resource`` with a lock;
+tracking and rendering run in a background job so the page keeps answering,
+and a reopened page finds a job still running on its project.
+"""
+from __future__ import annotations
+
+import importlib.util
+import dataclasses
+import io
+import shutil
+import tempfile
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from inpaint.base import INPAINTERS
+from inpaint.render import HoleConfig
+from tam import masks as maskio
+from tam.errors import TamError
+from tam.project import Project, default_root, delete_project, list_projects
+from tam.segment.base import SEGMENTERS
+from tam.studio import Backends, Studio, StudioConfig
+from tam.track.base import TRACKERS
+from tam.ui_state import (Job, JobBoard, SharedBackends, available_backends, check_upload_size,
+                          click_from_event, max_upload_mb)
+
+SAMPLE = Path(__file__).resolve().parent / "assets" / "bigbuckbunny.mp4"
+VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi"]
+RESOLUTIONS = [854, 640, 427, 1280, 0]  # longest side of the working frames; 0 = the source's size
+RENDER_NAME = "removed.mp4"
+CANVAS_KEY = "canvas"
+PREVIEW_WIDTH = 960  # before/after stills are sent to the browser at most this wide
+INLINE_VIDEO_BYTES = 64 * 2**20  # larger clips are played only on request
+
+
+# -- shared resources ------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def shared_backends(segmenter: str, tracker: str, inpainter: str, device: str) -> SharedBackends:
+    """One set of models per settings for the whole server, used under its lock."""
+
+    def options(registry, name: str) -> dict:
+        # only neural backends take a device; the classical ones run on the CPU
+        return {"device": device} if device != "auto" and registry.entry(name).needs else {}
+
+    config = StudioConfig(segmenter=segmenter, tracker=tracker, inpainter=inpainter,
+                          segmenter_options=options(SEGMENTERS, segmenter),
+                          tracker_options=options(TRACKERS, tracker),
+                          inpainter_options=options(INPAINTERS, inpainter))
+    return SharedBackends(Backends(config))
+
+
+@st.cache_resource(show_spinner=False)
+def job_board() -> JobBoard:
+    return JobBoard()
+
+
+def backend_choices() -> dict[str, list[str]]:
+    return {"segmenter": available_backends(SEGMENTERS), "tracker": available_backends(TRACKERS),
+            "inpainter": available_backends(INPAINTERS)}
+
+
+# -- settings ----------------------------------------------------------------------
+
+def settings_panel() -> dict:
+    """The sidebar's settings; returns them as a plain dict."""
+    choices = backend_choices()
+    with st.sidebar.expander("Settings", expanded=False):
+        out = {}
+        for kind, registry in (("segmenter", SEGMENTERS), ("tracker", TRACKERS), ("inpainter", INPAINTERS)):
+            names = choices[kind]
+            out[kind] = st.selectbox(
+                f"{kind.capitalize()} backend", names, key=f"set_{kind}",
+                format_func=lambda n, r=registry: n + (" (default)" if n == r.default else ""),
+                help="; ".join(f"{n}: {registry.entry(n).summary}" for n in names))
+        devices = ["auto", "cpu"] + (["cuda"] if importlib.util.find_spec("torch") else [])
+        out["device"] = st.selectbox("Device", devices, key="set_device",
+                                     help="where neural backends run; the classical ones use the CPU")
+        out["proxy"] = st.selectbox(
+            "Working resolution", RESOLUTIONS, key="set_proxy",
+            format_func=lambda v: "source size" if v == 0 else f"{v} px longest side",
+            help="frames are masked, tracked and inpainted at this size, then composited at full "
+                 "resolution; applies to clips opened from now on")
+        out["dilate"] = st.slider("Mask dilation (px)", 0, 40, HoleConfig.dilate, key="set_dilate",
+                                  help="grow the masks before removal to take in edges and shadows")
+        out["feather"] = st.slider("Edge feather (px)", 0, 20, HoleConfig.feather, key="set_feather")
+    return out
+
+
+# -- opening -----------------------------------------------------------------------
+
+def _new_project_name(stem: str) -> str:
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+
+
+def open_project(path: Path) -> Project:
+    """Make ``path`` this session's project (and remember it in the URL for a refresh)."""
+    project = Project.open(path)
+    if not project.objects:
+        project.add_object()
+    ss = st.session_state
+    ss["project_path"] = str(project.path)
+    ss["frame"] = 0
+    ss["object_id"] = project.objects[0].id
+    ss.pop("preview_result", None)
+    ss.pop("studio", None)
+    st.query_params["project"] = project.path.name
+    return project
+
+
+def create_project(source: Path, proxy: int, stem: str | None = None, path: Path | None = None) -> Project:
+    """A new project for ``source``; each open gets its own folder, so sessions never share clicks."""
+    root = default_root()
+    root.mkdir(parents=True, exist_ok=True)
+    path = path or root / _new_project_name(stem or source.stem)
+    project = Project.create(source, path=path, proxy_longest=proxy)
+    return open_project(project.path)
+
+
+def import_upload(name: str, data: bytes, proxy: int) -> Project:
+    """Save an uploaded clip inside a new project folder and open it."""
+    check_upload_size(name, len(data), max_upload_mb())
+    stem = Path(name).stem or "upload"
+    folder = default_root() / _new_project_name(stem)
+    folder.mkdir(parents=True)
+    source = folder / f"source{Path(name).suffix.lower()}"
+    source.write_bytes(data)
+    try:
+        return create_project(source, proxy, path=folder)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def open_panel(bar, settings: dict) -> str | None:
+    """The open controls (drawn in ``bar``); returns the path of the project opened by this run, if any."""
+    ss = st.session_state
+    opened = None
+    bar.subheader("Open a clip")
+    try:
+        if bar.button("Open the sample clip", key="open_sample", type="primary", width="stretch",
+                      disabled=not SAMPLE.exists(), help="Big Buck Bunny, 5.3 s with audio"):
+            opened = create_project(SAMPLE, settings["proxy"], stem="sample")
+        limit = max_upload_mb()
+        upload = bar.file_uploader(f"Upload a video (up to {limit} MB)", type=VIDEO_TYPES, key="upload",
+                                   max_upload_size=limit)
+        if upload is not None and ss.get("imported_upload") != upload.file_id:
+            ss["imported_upload"] = upload.file_id
+            check_upload_size(upload.name, upload.size, limit)
+            opened = import_upload(upload.name, upload.getvalue(), settings["proxy"])
+        projects = list_projects(default_root())
+        if projects:
+            projects.sort(key=_changed, reverse=True)
+            names = [p.name for p in projects]  # most recently changed first
+            choice = bar.selectbox("Saved projects", names, key="saved_project")
+            left, right = bar.columns(2)
+            if left.button("Open", key="open_saved", width="stretch"):
+                opened = open_project(default_root() / choice)
+            if right.button("Delete", key="delete_saved", width="stretch"):
+                job = job_board().get(str(default_root() / choice))
+                if job is not None and job.running:
+                    raise TamError(f"{choice} is busy ({job.kind} running): cancel it first")
+                if ss.get("project_path") == str(default_root() / choice):
+                    close_project()
+                delete_project(choice, default_root())
+                st.rerun()
+    except TamError as e:
+        bar.error(str(e))
+    return str(opened.path) if opened else None
+
+
+def _changed(path: Path) -> float:
+    try:
+        return (path / "project.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def close_project() -> None:
+    ss = st.session_state
+    for k in ("project_path", "studio", "preview_result"):
+        ss.pop(k, None)
+    st.query_params.pop("project", None)
+
+
+def restore_from_url() -> None:
+    """A refreshed page comes back to the project it had open (its folder name is in the URL)."""
+    ss = st.session_state
+    name = st.query_params.get("project")
+    if "project_path" in ss or not name:
+        return
+    path = default_root() / Path(name).name
+    if (path / "project.json").exists():
+        open_project(path)
+
+
+# -- the session's studio ------------------------------------------------------------
+
+def session_studio(settings: dict) -> tuple[Studio, SharedBackends] | None:
+    """This session's Studio over its open project, rebuilt when the settings change."""
+    ss = st.session_state
+    path = ss.get("project_path")
+    if not path:
+        return None
+    shared = shared_backends(settings["segmenter"], settings["tracker"], settings["inpainter"],
+                             settings["device"])
+    holes = HoleConfig(dilate=settings["dilate"], feather=settings["feather"])
+    key = (path, id(shared), holes)
+    current = ss.get("studio")
+    if current is None or current[0] != key:
+        project = current[1].project if current is not None and str(current[1].project.path) == path \
+            else Project.open(path)
+        studio = Studio(project, dataclasses.replace(shared.backends.config, holes=holes), shared.backends)
+        ss["studio"] = (key, studio)
+    return ss["studio"][1], shared
+
+
+def resegment(studio: Studio, shared: SharedBackends, frame: int, object_id: int) -> int:
+    """Recompute one object's mask on one frame from its clicks; returns its pixel count."""
+    with shared.locks["segmenter"]:
+        result = studio.segment(frame, object_id)
+    return 0 if result is None else int(result.mask.sum())
+
+
+def consume_click(studio: Studio, shared: SharedBackends, frame: int, object_id: int | None,
+                  positive: bool, busy: bool) -> bool:
+    """Apply the canvas's newest click (if not seen yet) as a prompt; True when the mask changed.
+
+    This is the one path every click takes: the image component stores its event
+    under ``CANVAS_KEY`` and the next run picks it up here, before drawing.
+    """
+    ss = st.session_state
+    click = click_from_event(ss.get(CANVAS_KEY), studio.project.source_size)
+    if click is None or click.stamp == ss.get("last_click"):
+        return False
+    ss["last_click"] = click.stamp
+    if busy:
+        st.toast("Wait for the running job to finish before clicking.")
+        return False
+    if object_id is None:
+        st.toast("Add an object first.")
+        return False
+    studio.project.add_click(frame, object_id, click.x, click.y, 1 if positive else 0)
+    resegment(studio, shared, frame, object_id)
+    return True
+
+
+# -- drawing ---------------------------------------------------------------------------
+
+def canvas_image(studio: Studio, frame: int) -> np.ndarray:
+    """The working frame with the masks tinted and this frame's clicks drawn."""
+    p = studio.project
+    rgb = maskio.overlay(p.frames[frame], studio.labels_at(frame))
+    sx = p.proxy_size[0] / p.source_size[0]
+    sy = p.proxy_size[1] / p.source_size[1]
+    r = max(3, round(max(p.proxy_size) / 140))
+    for oid in p.prompted().get(frame, []):
+        for x, y, label in p.prompt(frame, oid)["clicks"]:
+            c = (int(round(x * sx)), int(round(y * sy)))
+            cv2.circle(rgb, c, r + 1, (255, 255, 255), -1, cv2.LINE_AA)
+            cv2.circle(rgb, c, r, (40, 200, 60) if label else (230, 40, 40), -1, cv2.LINE_AA)
+    return rgb
+
+
+def timeline_image(project: Project, frame: int, width: int = 800, height: int = 14) -> np.ndarray:
+    """A strip, one column per frame: grey untracked, blue tracked, orange keyframe, white = here."""
+    n = project.num_frames
+    strip = np.full((1, n, 3), 70, np.uint8)
+    strip[0, project.tracked_frames()] = (60, 120, 200)
+    strip[0, project.keyframe_indices()] = (250, 160, 30)
+    img = cv2.resize(strip, (width, height), interpolation=cv2.INTER_NEAREST)
+    x = int((frame + 0.5) * width / n)
+    img[:, max(0, x - 1):x + 2] = 255
+    return img
+
+
+def shrink(rgb: np.ndarray, width: int = PREVIEW_WIDTH) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if w <= width:
+        return rgb
+    return cv2.resize(rgb, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
+
+
+# -- sections -------------------------------------------------------------------------------
+
+def objects_panel(project: Project, busy: bool = False) -> tuple[int | None, bool]:
+    """Objects: add, rename, delete, choose the one clicks go to; returns (object id, positive)."""
+    ss = st.session_state
+    objects = project.objects
+    ids = [o.id for o in objects]
+    names = {o.id: o.name for o in objects}
+    st.markdown("**Objects**")
+    if ids:
+        if ss.get("object_id") not in ids:
+            ss["object_id"] = ids[0]
+        oid = st.radio("Clicks go to", ids, key="object_id",
+                       format_func=lambda i: f"{i}: {names.get(i, '?')}")
+    else:
+        oid = None
+        st.caption("No objects: add one to start clicking.")
+    a, b = st.columns(2)
+    a.button("Add object", key="add_object", width="stretch", on_click=_add_object, args=(project,),
+             disabled=busy)
+    if oid is not None:
+        b.button("Delete object", key="delete_object", width="stretch", on_click=_delete_object,
+                 args=(project, oid), help="forget its clicks and masks on every frame", disabled=busy)
+    if oid is not None:
+        st.text_input("Name", value=names[oid], key=f"name_{project.name}_{oid}",
+                      on_change=_rename, args=(project, oid, f"name_{project.name}_{oid}"))
+    kind = st.radio("A click adds", ["positive", "negative"], key="click_kind", horizontal=True,
+                    help="positive: part of the object; negative: not part of it")
+    return oid, kind == "positive"
+
+
+def _add_object(project: Project) -> None:
+    st.session_state["object_id"] = project.add_object()
+
+
+def _delete_object(project: Project, object_id: int) -> None:
+    project.delete_object(object_id)
+    st.session_state.pop("object_id", None)
+
+
+def _rename(project: Project, object_id: int, key: str) -> None:
+    name = st.session_state.get(key, "").strip()
+    if name:
+        project.rename_object(object_id, name)
+
+
+def prompt_panel(studio: Studio, shared: SharedBackends, frame: int, object_id: int | None,
+                 busy: bool) -> None:
+    """This frame's clicks for the chosen object: a summary, undo and clear."""
+    p = studio.project
+    if object_id is None:
+        return
+    clicks = p.prompt(frame, object_id)["clicks"]
+    labels = studio.labels_at(frame)
+    share = float((labels == object_id).mean()) * 100
+    pos = sum(1 for c in clicks if c[2])
+    st.caption(f"Frame {frame} · object {object_id}: {len(clicks)} click(s) "
+               f"({pos} positive) · mask {share:.1f}% of the frame")
+    a, b = st.columns(2)
+    if a.button("Undo click", key="undo_click", disabled=busy or not clicks, width="stretch"):
+        p.undo_click(frame, object_id)
+        resegment(studio, shared, frame, object_id)
+        st.rerun()
+    if b.button("Clear clicks", key="clear_clicks", disabled=busy or not clicks, width="stretch"):
+        p.clear_prompt(frame, object_id)
+        resegment(studio, shared, frame, object_id)
+        st.rerun()
+
+
+def frame_controls(project: Project) -> int:
+    """The scrubber; returns the current frame."""
+    ss = st.session_state
+    last = project.num_frames - 1
+    ss["frame"] = min(max(int(ss.get("frame", 0)), 0), last)
+    a, b, c = st.columns([1, 12, 1], vertical_alignment="bottom")
+    a.button("◀", key="prev_frame", on_click=_step_frame, args=(-1, last), help="previous frame")
+    frame = b.slider("Frame", 0, max(last, 1), key="frame", disabled=last == 0)
+    c.button("▶", key="next_frame", on_click=_step_frame, args=(1, last), help="next frame")
+    return int(frame)
+
+
+def _step_frame(delta: int, last: int) -> None:
+    ss = st.session_state
+    ss["frame"] = min(max(int(ss.get("frame", 0)) + delta, 0), last)
+
+
+def track_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) -> str:
+    """Direction and the Track button; returns the chosen direction."""
+    p = studio.project
+    keys = p.keyframe_indices()
+    st.markdown("**Track**")
+    direction = st.radio("Direction", ["both", "forward", "backward"], key="track_direction",
+                         horizontal=True, format_func={"both": "both ways", "forward": "forwards",
+                                                       "backward": "backwards"}.get)
+    if frame in keys:
+        st.caption(f"From keyframe {frame}: tracks the frames between it and its neighbouring keyframes.")
+    elif keys:
+        st.caption(f"This frame has no clicks: tracks from every keyframe ({', '.join(map(str, keys))}).")
+    else:
+        st.caption("Click the object on some frame first.")
+    tracked = len(p.tracked_frames())
+    st.caption(f"{tracked}/{p.num_frames} frames have a mask.")
+    if st.button("Track", key="track", type="primary", disabled=busy or not keys, width="stretch"):
+        start = frame if frame in keys else None
+        start_job("track", studio, shared, lambda s, stop: s.track(direction, start, stop))
+    return direction
+
+
+def start_job(kind: str, studio: Studio, shared: SharedBackends, work) -> None:
+    """Run ``work(studio, should_stop)`` in the background, then redraw the page to follow it.
+
+    The job runs on a studio of its own over the project opened again, so its
+    frame reader and decoder are never used by the page's thread at the same
+    time; the job and the page meet only on disk.
+    """
+    key = str(studio.project.path)
+    job_studio = Studio(Project.open(key), studio.config, shared.backends)
+    lock = shared.locks["tracker" if kind == "track" else "inpainter"]
+    try:
+        job_board().start(key, Job(kind, lambda stop: work(job_studio, stop), lock,
+                                   on_finish=job_studio.project.close))
+    except TamError as e:
+        st.error(str(e))
+        return
+    st.session_state.pop("preview_result", None)
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def job_progress(key: str, job_id: str) -> None:
+    """Progress and cancel for a running job; refreshes itself, then the page when the job ends."""
+    job = job_board().get(key)
+    if job is None or job.id != job_id or not job.running:
+        st.rerun(scope="app")
+        return
+    verb = {"track": "Tracking", "render": "Removing"}.get(job.kind, job.kind)
+    if job.waiting:
+        model = "tracker" if job.kind == "track" else "inpainter"
+        text = f"{verb}: waiting for the {model}, busy in another session"
+    else:
+        text = f"{verb}: {job.done}/{job.total or '?'} frames ({time.time() - job.started:.0f} s)"
+    st.progress(job.fraction, text=text)
+    if st.button("Cancel", key=f"cancel_{job_id}"):
+        job.cancel()
+
+
+def job_status(project: Project) -> bool:
+    """Show the project's job (running: live progress; finished: its outcome); True while busy."""
+    job = job_board().get(str(project.path))
+    if job is None:
+        return False
+    if job.running:
+        job_progress(str(project.path), job.id)
+        return True
+    took = (job.finished or time.time()) - job.started
+    if job.state == "done":
+        verb = {"track": "Tracked", "render": "Rendered"}.get(job.kind, job.kind)
+        st.success(f"{verb} {job.done}/{job.total} frames in {took:.0f} s.")
+    elif job.state == "cancelled":
+        st.warning(f"{job.message}; the frames done so far are kept.")
+    else:
+        st.error(f"{job.kind} failed: {job.message}")
+    return False
+
+
+def remove_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) -> list[int]:
+    """Choose objects, preview one frame, render the whole clip, compare before and after.
+
+    Returns the ids of the objects chosen for removal."""
+    ss = st.session_state
+    p = studio.project
+    objects = p.objects
+    names = {o.id: o.name for o in objects}
+    key, known_key = f"remove_ids_{p.name}", f"remove_known_{p.name}"
+    known = set(ss.get(known_key, ()))  # objects new since the last run are selected too
+    ss[key] = [i for i in ss.get(key, []) if i in names] + [i for i in names if i not in known]
+    ss[known_key] = list(names)
+    ids = st.multiselect("Objects to remove", list(names), key=key,
+                         format_func=lambda i: f"{i}: {names.get(i, '?')}")
+    has_masks = bool(p.tracked_frames())
+    a, b = st.columns(2)
+    if a.button("Preview this frame", key="preview", disabled=busy or not ids, width="stretch"):
+        try:
+            with st.spinner("Removing the objects from this frame..."), shared.locks["inpainter"]:
+                before, after = studio.preview(frame, ids)
+            ss["preview_result"] = {"project": str(p.path), "frame": frame, "before": shrink(before),
+                             "after": shrink(after)}
+        except TamError as e:
+            st.error(str(e))
+    out = p.renders_dir() / RENDER_NAME
+    if b.button("Render the clip", key="render", type="primary", disabled=busy or not ids or not has_masks,
+                width="stretch"):
+        start_job("render", studio, shared, lambda s, stop: s.render(out, ids, stop))
+    prev = ss.get("preview_result")
+    if prev and prev["project"] == str(p.path):
+        st.caption(f"Frame {prev['frame']}: before and after")
+        l, r = st.columns(2)
+        l.image(prev["before"], caption="before", width="stretch")
+        r.image(prev["after"], caption="after", width="stretch")
+    if out.exists() and not busy:
+        masks_dir = p.path / "masks"
+        if masks_dir.exists() and masks_dir.stat().st_mtime > out.stat().st_mtime:
+            st.info("The masks changed after this render: render again to include the changes.")
+        small = out.stat().st_size + p.source_path.stat().st_size < INLINE_VIDEO_BYTES
+        if st.toggle("Before and after, side by side", value=small, key=f"show_compare_{p.name}"):
+            l, r = st.columns(2)
+            l.caption("Before")
+            l.video(str(p.source_path))
+            r.caption("After")
+            r.video(str(out))
+    return list(ids)
+
+
+def export_panel(studio: Studio, ids: list[int], busy: bool) -> None:
+    """Downloads: the rendered MP4, the mask PNGs (zip) and the matte video, made on demand."""
+    p = studio.project
+    out = p.renders_dir() / RENDER_NAME
+    has_masks = bool(p.tracked_frames())
+    cols = st.columns(3)
+    cols[0].download_button("Download MP4", data=lambda: out.read_bytes(), file_name=f"{p.name}-removed.mp4",
+                            mime="video/mp4", key="download_mp4", disabled=busy or not out.exists(),
+                            on_click="ignore", width="stretch")
+    cols[1].download_button("Download mask PNGs (zip)", data=lambda: masks_zip(studio),
+                            file_name=f"{p.name}-masks.zip", mime="application/zip", key="download_masks",
+                            disabled=busy or not has_masks, on_click="ignore", width="stretch")
+    cols[2].download_button("Download matte video", data=lambda: matte_video(studio, ids),
+                            file_name=f"{p.name}-matte.mp4", mime="video/mp4", key="download_matte",
+                            disabled=busy or not has_masks, on_click="ignore", width="stretch")
+
+
+def masks_zip(studio: Studio) -> bytes:
+    studio = Studio(Project.open(studio.project.path), studio.config, studio.backends)  # runs off-page
+    with tempfile.TemporaryDirectory(prefix="tam-masks-") as tmp:
+        folder = Path(tmp) / "masks"
+        for _ in studio.export_masks(folder):
+            pass
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # PNGs are compressed already
+            for f in sorted(folder.glob("*.png")):
+                z.write(f, f"masks/{f.name}")
+        return buf.getvalue()
+
+
+def matte_video(studio: Studio, ids: list[int] | None) -> bytes:
+    studio = Studio(Project.open(studio.project.path), studio.config, studio.backends)  # runs off-page
+    with tempfile.TemporaryDirectory(prefix="tam-matte-") as tmp:
+        path = Path(tmp) / "matte.mp4"
+        for _ in studio.export_matte_video(path, ids):
+            pass
+        return path.read_bytes()
+
+
+def welcome() -> None:
+    st.title("Video object removal studio")
+    st.markdown(
+        "Open a clip from the sidebar: **the sample clip**, an upload, or a saved project. Then\n"
+        "1. click the object on a frame (positive and negative clicks) until its mask is right;\n"
+        "2. **track** it through the clip, scrub to check it, and fix any frame with more clicks;\n"
+        "3. **preview** the removal on a frame, **render** the clip, and download the result.\n\n"
+        "Everything is saved in the project folder as you go: reopen it any time.")
+    st.caption(f"Projects live in {default_root()}")
+
+
+def studio_page(studio: Studio, shared: SharedBackends) -> None:
+    """The work area for the open project."""
+    p = studio.project
+    ss = st.session_state
+    head, close = st.columns([6, 1], vertical_alignment="bottom")
+    head.subheader(p.name)
+    head.caption(f"{p.probe.summary()} · working at {p.proxy_size[0]}x{p.proxy_size[1]}")
+    if close.button("Close", key="close_project"):
+        close_project()
+        st.rerun()
+    busy = job_status(p)
+    left, right = st.columns([3, 1])
+    with right:
+        object_id, positive = objects_panel(p, busy)
+    with left:
+        frame = frame_controls(p)
+        try:
+            consume_click(studio, shared, frame, object_id, positive, busy)
+        except TamError as e:
+            st.error(str(e))
+        streamlit_image_coordinates(canvas_image(ss["studio"][1], frame), key=CANVAS_KEY, width="stretch",
+                                    image_format="JPEG", jpeg_quality=90, cursor="crosshair")
+        st.image(timeline_image(p, frame), width="stretch",
+                 caption="mask timeline: orange = clicked keyframe, blue = tracked, white = this frame")
+        # st.video sends the whole file on every run, so the players are drawn only when asked for
+        if st.toggle("Play the source clip", key="show_player"):
+            st.video(str(p.source_path))
+    studio = ss["studio"][1]
+    with right:
+        prompt_panel(studio, shared, frame, object_id, busy)
+        st.divider()
+        track_panel(studio, shared, frame, busy)
+    st.divider()
+    st.markdown("**Remove**")
+    ids = remove_panel(studio, shared, frame, busy)
+    st.markdown("**Export**")
+    export_panel(studio, ids, busy)
+
+
+def main() -> Studio | None:
+    """Draw the page; returns the session's studio (None while no project is open)."""
+    st.set_page_config(page_title="Video object removal", layout="wide")
+    open_area = st.sidebar.container()
+    settings = settings_panel()
+    restore_from_url()
+    open_panel(open_area, settings)
+    try:
+        pair = session_studio(settings)
+    except TamError as e:
+        st.error(str(e))
+        close_project()
+        pair = None
+    if pair is None:
+        welcome()
+        return None
+    studio, shared = pair
+    studio_page(studio, shared)
+    return st.session_state["studio"][1]
+
+
+if __name__ == "__main__":
+    main()
