@@ -75,9 +75,29 @@ class _Lazy:
         return self._get(i)
 
 
+def _not_ground_truth(root: Path) -> set[str]:
+    """Sequences a ``manifest.json`` at ``root`` marks as having masks that are not
+    object ground truth (dilated inpainting holes, say), as ``set/seq`` names."""
+    import json
+
+    path = root / "manifest.json"
+    if not path.is_file():
+        return set()
+    try:
+        entries = json.loads(path.read_text()).get("sequences", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {e["id"] for e in entries if isinstance(e, dict) and "id" in e and e.get("jf_usable") is False}
+
+
 def find_sequences(root: str | Path, with_masks: bool = True) -> list[Sequence]:
-    """Every ``<set>/<seq>`` (or a single ``<seq>``) under ``root`` with frames (and masks)."""
+    """Every ``<set>/<seq>`` (or a single ``<seq>``) under ``root`` with frames (and masks).
+
+    With ``with_masks``, sequences that the root's manifest marks as not ground truth
+    are left out, since their masks cannot score a segmentation.
+    """
     root = Path(root)
+    skip = _not_ground_truth(root) if with_masks else set()
     candidates = [root] if (root / "frames").is_dir() else sorted(
         p.parent for p in root.glob("**/frames") if p.is_dir()
     )
@@ -86,6 +106,8 @@ def find_sequences(root: str | Path, with_masks: bool = True) -> list[Sequence]:
         if with_masks and not (c / "masks").is_dir():
             continue
         seq = Sequence(c)
+        if seq.name in skip:
+            continue
         if len(seq) and (not with_masks or len(seq.mask_paths) == len(seq)):
             out.append(seq)
     return out

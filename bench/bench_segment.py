@@ -1,0 +1,121 @@
+"""Click-to-mask benchmark: the classical segmenter against a plain GrabCut baseline.
+
+    python bench/bench_segment.py [ROOT] [--max-clicks 5] [--backend classical]
+
+ROOT defaults to the public evaluation set (../shared/data), restricted to the
+sequences with exact object masks (davis2016 and davis2017_432x240). Both
+segmenters run the simulated-click protocol of ``tam.segment.evaluate`` in the
+same process, so their timings are comparable.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tam.datasets import find_sequences  # noqa: E402
+from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult  # noqa: E402
+from tam.segment.evaluate import evaluate_clicks  # noqa: E402
+
+DEFAULT_ROOT = REPO.parent / "shared" / "data"
+DEFAULT_SETS = ("davis2016", "davis2017_432x240")
+
+
+class GrabCutBaseline(Segmenter):
+    """GrabCut from clicks: probable background everywhere, definite disks at the clicks."""
+
+    name = "grabcut"
+
+    def __init__(self, radius: int = 5, iterations: int = 5):
+        self.radius = radius
+        self.iterations = iterations
+        self._bgr = None
+
+    def set_image(self, image: np.ndarray) -> None:
+        self._bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+
+    def predict(self, prompt: Prompt, mask_input=None) -> SegmentResult:
+        h, w = self._bgr.shape[:2]
+        prompt.validate(w, h)
+        gc = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
+        for (x, y), lab in zip(prompt.points, prompt.labels):
+            cv2.circle(gc, (int(x), int(y)), self.radius, int(cv2.GC_FGD if lab else cv2.GC_BGD), -1)
+        if not (gc == cv2.GC_FGD).any():
+            return SegmentResult(np.zeros((h, w), bool), 0.0)
+        bgd = np.zeros((1, 65), np.float64)
+        fgd = np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)
+        cv2.grabCut(self._bgr, gc, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
+        mask = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+        return SegmentResult(mask, 1.0)
+
+
+def load_sequences(root: Path):
+    if root == DEFAULT_ROOT:
+        seqs = [s for name in DEFAULT_SETS for s in find_sequences(root / name)]
+    else:
+        seqs = find_sequences(root)
+    if not seqs:
+        raise SystemExit(f"no sequences with frames and masks under {root}")
+    return seqs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("root", nargs="?", type=Path, default=DEFAULT_ROOT)
+    ap.add_argument("--max-clicks", type=int, default=5)
+    ap.add_argument("--backend", default="classical")
+    args = ap.parse_args(argv)
+    seqs = load_sequences(args.root)
+    load = os.getloadavg()
+    print(f"{len(seqs)} sequences under {args.root}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+          f"{os.cpu_count()} CPUs")
+
+    runs = {}
+    for seg in (SEGMENTERS.create(args.backend), GrabCutBaseline()):
+        t0 = time.perf_counter()
+        res = evaluate_clicks(seg, seqs, args.max_clicks)
+        print(f"\n== {res.backend} ({time.perf_counter() - t0:.1f} s)")
+        print(res.table())
+        runs[res.backend] = res
+
+    ours, base = runs[args.backend], runs["grabcut"]
+    print(f"\n== {args.backend} vs grabcut")
+    print(f"{'':<10}{args.backend:>12}{'grabcut':>12}{'ratio':>9}")
+    for k in range(1, args.max_clicks + 1):
+        a, b = ours.miou(k), base.miou(k)
+        print(f"{'mIoU@' + str(k):<10}{a:>12.3f}{b:>12.3f}{a / b if b else float('nan'):>9.2f}")
+    for thr in (0.85, 0.90):
+        a, b = ours.noc(thr)[0], base.noc(thr)[0]
+        print(f"{'NoC@' + str(int(thr * 100)):<10}{a:>12.2f}{b:>12.2f}{a / b:>9.2f}")
+    a, b = ours.seconds_per_click(), base.seconds_per_click()
+    print(f"{'s/click':<10}{a:>12.3f}{b:>12.3f}{a / b:>9.2f}   (wall, median)")
+    a, b = ours.cpu_seconds_per_click(), base.cpu_seconds_per_click()
+    print(f"{'cpu/click':<10}{a:>12.3f}{b:>12.3f}{a / b:>9.2f}   (CPU, median)")
+    # per frame size: the 854x480 figures are the ones the speed target is about
+    sizes = {}
+    for seq in seqs:
+        sizes.setdefault(seq.name, "x".join(str(v) for v in seq.frame(0).shape[1::-1]))
+    for size in sorted(set(sizes.values())):
+        for label, res in ((args.backend, ours), ("grabcut", base)):
+            obs = [o for o in res.objects if sizes[o.sequence] == size]
+            wall = [t for o in obs for t in o.seconds]
+            cpu = [t for o in obs for t in o.cpu_seconds]
+            print(f"{size}: {label:<10} {np.median(wall):.3f} s/click wall, {np.median(cpu):.3f} CPU "
+                  f"(median; max wall {np.max(wall):.3f}) over {len(obs)} objects")
+    print(f"set_image (median, wall/CPU): {np.median(ours.set_image_seconds):.3f}/"
+          f"{np.median(ours.set_image_cpu_seconds):.3f} s vs {np.median(base.set_image_seconds):.3f}/"
+          f"{np.median(base.set_image_cpu_seconds):.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

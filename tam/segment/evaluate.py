@@ -1,0 +1,238 @@
+"""Simulated-click evaluation of a segmenter: ``python -m tam eval-clicks ROOT``.
+
+Protocol (first frame of every sequence, every object in it):
+
+* click 1 is the object pixel farthest from the object's boundary (distance
+  transform of the ground-truth mask, padded so the image border counts as
+  boundary);
+* every later click goes to the pixel farthest from the boundary of the
+  largest error region (a connected component of false negatives or of false
+  positives): positive for a miss, negative for a false alarm;
+* the segmenter sees all clicks so far and its previous result's ``logits``
+  (or its mask when it returns no logits) as ``mask_input``.
+
+Reported: IoU per object per click count, mIoU@k, NoC@85 / NoC@90 (objects
+that never reach the threshold count as ``max_clicks``) and seconds per click.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tam.errors import TamError
+from tam.segment.base import Prompt, Segmenter
+
+NOC_THRESHOLDS = (0.85, 0.90)
+
+
+# ----------------------------------------------------------------------------- click simulator
+def interior_point(region: np.ndarray) -> tuple[int, int, float]:
+    """(x, y, distance) of the pixel of ``region`` farthest from its boundary.
+
+    The region is padded by one background pixel, so the image border counts
+    as boundary. Ties go to the first pixel in raster order.
+    """
+    region = np.asarray(region, bool)
+    if not region.any():
+        raise ValueError("empty region has no interior point")
+    padded = np.pad(region, 1).astype(np.uint8)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    idx = int(np.argmax(dist))
+    y, x = divmod(idx, region.shape[1])
+    return x, y, float(dist[y, x])
+
+
+def next_click(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int] | None:
+    """The next simulated click (x, y, label) for ``pred`` against ``gt``; None when they agree."""
+    pred = np.asarray(pred, bool)
+    gt = np.asarray(gt, bool)
+    best = None  # (area, label, component mask)
+    for label, err in ((1, gt & ~pred), (0, pred & ~gt)):
+        if not err.any():
+            continue
+        n, comp, stats, _ = cv2.connectedComponentsWithStats(err.astype(np.uint8), connectivity=8)
+        k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        area = int(stats[k, cv2.CC_STAT_AREA])
+        if best is None or area > best[0]:
+            best = (area, label, comp == k)
+    if best is None:
+        return None
+    x, y, _ = interior_point(best[2])
+    return x, y, best[1]
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    pred = np.asarray(pred, bool)
+    gt = np.asarray(gt, bool)
+    union = np.count_nonzero(pred | gt)
+    return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
+
+
+def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int):
+    """Run the protocol on the frame already given to ``segmenter.set_image``.
+
+    Returns (ious, seconds per predict, final mask, clicks). When the mask
+    becomes exact before ``n_clicks``, the remaining entries repeat the last one.
+    """
+    gt = np.asarray(gt, bool)
+    if not gt.any():
+        raise TamError("ground-truth mask is empty: nothing to click on")
+    x, y, _ = interior_point(gt)
+    clicks = [(x, y, 1)]
+    ious: list[float] = []
+    secs: list[float] = []
+    mask_input = None
+    mask = np.zeros_like(gt)
+    while len(ious) < n_clicks:
+        t0 = time.perf_counter()
+        res = segmenter.predict(Prompt.from_clicks(clicks), mask_input=mask_input)
+        secs.append(time.perf_counter() - t0)
+        mask = np.asarray(res.mask, bool)
+        ious.append(iou(mask, gt))
+        mask_input = res.logits if res.logits is not None else mask
+        if len(ious) == n_clicks:
+            break
+        click = next_click(mask, gt)
+        if click is None:  # perfect: later clicks would change nothing
+            while len(ious) < n_clicks:
+                ious.append(ious[-1])
+            break
+        clicks.append(click)
+    return ious, secs, mask, clicks
+
+
+def simulated_clicks_mask(segmenter: Segmenter, image: np.ndarray, gt_bool: np.ndarray,
+                          n_clicks: int) -> np.ndarray:
+    """First-frame mask from ``n_clicks`` simulated clicks on ``gt_bool`` (TAM protocol)."""
+    if n_clicks < 1:
+        raise ValueError("n_clicks must be >= 1")
+    if image.shape[:2] != np.shape(gt_bool):
+        raise TamError(f"mask size {np.shape(gt_bool)} differs from image size {image.shape[:2]}")
+    segmenter.set_image(image)
+    return run_clicks(segmenter, gt_bool, n_clicks)[2]
+
+
+# ----------------------------------------------------------------------------- whole-set evaluation
+@dataclass
+class ObjectClicks:
+    sequence: str
+    object_id: int
+    ious: list[float]  # IoU after 1..max_clicks clicks
+    seconds: list[float]  # predict() wall time per click
+    cpu_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.sequence}#{self.object_id}"
+
+    def noc(self, threshold: float) -> tuple[int, bool]:
+        """(clicks needed to reach ``threshold``, reached?); max clicks when never reached."""
+        for k, v in enumerate(self.ious, 1):
+            if v >= threshold:
+                return k, True
+        return len(self.ious), False
+
+
+@dataclass
+class ClickResults:
+    backend: str
+    max_clicks: int
+    objects: list[ObjectClicks]
+    set_image_seconds: list[float]  # one per sequence (wall)
+    set_image_cpu_seconds: list[float]
+
+    def miou(self, k: int) -> float:
+        return float(np.mean([o.ious[k - 1] for o in self.objects])) if self.objects else float("nan")
+
+    def noc(self, threshold: float) -> tuple[float, int]:
+        """(mean clicks to reach ``threshold``, how many objects never reached it)."""
+        pairs = [o.noc(threshold) for o in self.objects]
+        return float(np.mean([p[0] for p in pairs])), sum(not p[1] for p in pairs)
+
+    def seconds_per_click(self) -> float:
+        return float(np.median([s for o in self.objects for s in o.seconds]))
+
+    def cpu_seconds_per_click(self) -> float:
+        return float(np.median([s for o in self.objects for s in o.cpu_seconds]))
+
+    def table(self) -> str:
+        k_cols = range(1, self.max_clicks + 1)
+        lines = [f"{'object':<36}" + "".join(f"  IoU@{k}" for k in k_cols)]
+        for o in self.objects:
+            lines.append(f"{o.name:<36}" + "".join(f"  {v:5.3f}" for v in o.ious))
+        lines.append(f"{'mIoU':<36}" + "".join(f"  {self.miou(k):5.3f}" for k in k_cols))
+        for thr in NOC_THRESHOLDS:
+            mean, missed = self.noc(thr)
+            lines.append(f"NoC@{int(thr * 100)}: {mean:.2f} ({missed} of {len(self.objects)} objects never "
+                         f"reached it within {self.max_clicks} clicks, counted as {self.max_clicks})")
+        lines.append(f"predict: {self.seconds_per_click():.3f} s/click wall, "
+                     f"{self.cpu_seconds_per_click():.3f} s/click CPU (median); "
+                     f"set_image: {np.median(self.set_image_seconds):.3f} s wall, "
+                     f"{np.median(self.set_image_cpu_seconds):.3f} s CPU per frame (median)")
+        return "\n".join(lines)
+
+
+def evaluate_clicks(segmenter: Segmenter, sequences, max_clicks: int = 5, progress=None) -> ClickResults:
+    """Run the protocol on the first frame of each sequence, for each object in it.
+
+    ``set_image`` runs once per sequence (the user clicks every object on one
+    prepared frame); its time is reported apart from the per-click time.
+    """
+    if max_clicks < 1:
+        raise TamError("--max-clicks must be at least 1")
+    objects: list[ObjectClicks] = []
+    set_wall: list[float] = []
+    set_cpu: list[float] = []
+    for seq in sequences:
+        image = seq.frame(0)
+        labels = seq.mask(0)
+        if labels.shape != image.shape[:2]:
+            raise TamError(f"{seq.name}: mask size {labels.shape} differs from frame size {image.shape[:2]}")
+        t0, c0 = time.perf_counter(), time.process_time()
+        segmenter.set_image(image)
+        set_wall.append(time.perf_counter() - t0)
+        set_cpu.append(time.process_time() - c0)
+        for oid in [int(v) for v in np.unique(labels) if v != 0]:
+            gt = labels == oid
+            c0 = time.process_time()
+            ious, secs, _, _ = run_clicks(segmenter, gt, max_clicks)
+            cpu_total = time.process_time() - c0
+            cpus = [cpu_total / len(secs)] * len(secs)
+            objects.append(ObjectClicks(seq.name, oid, ious, secs, cpus))
+            if progress is not None:
+                progress(objects[-1])
+    if not objects:
+        raise TamError("no objects to evaluate: no sequence with frames and masks was found")
+    return ClickResults(getattr(segmenter, "name", type(segmenter).__name__), max_clicks, objects,
+                        set_wall, set_cpu)
+
+
+# ----------------------------------------------------------------------------- command line
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", type=Path, help="folder of <set>/<sequence>/{frames,masks} (or one sequence)")
+    parser.add_argument("--backend", default=None, help="segmenter backend (default: the registry default)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="weights file passed to the backend")
+    parser.add_argument("--max-clicks", type=int, default=5, help="clicks per object (default 5)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from tam.datasets import find_sequences
+    from tam.segment.base import SEGMENTERS
+
+    if not Path(args.root).is_dir():
+        raise TamError(f"no such folder: {args.root}")
+    sequences = find_sequences(args.root)
+    if not sequences:
+        raise TamError(f"no sequences with frames and masks under {args.root}")
+    kwargs = {} if args.checkpoint is None else {"checkpoint": str(args.checkpoint)}
+    segmenter = SEGMENTERS.create(args.backend, **kwargs)
+    results = evaluate_clicks(segmenter, sequences, args.max_clicks)
+    print(f"backend: {results.backend}, {len(results.objects)} objects in {len(sequences)} sequences, "
+          f"first frames, up to {args.max_clicks} simulated clicks")
+    print(results.table())
+    return 0
