@@ -22,25 +22,40 @@ def plan_segments(
     changed: Iterable[int] | None = None,
     direction: str = "both",
 ) -> list[tuple[int, int]]:
-    """(start, stop) segments to run; ``changed`` limits them to those from edited frames.
+    """(start, stop) segments to run; ``changed`` limits them to gaps touching edited frames.
 
-    ``direction`` is "forward", "backward" or "both".
+    ``direction`` is "forward", "backward" or "both". When both ends of a gap between
+    two keyframes are to be run in both directions, the gap is split at its middle:
+    each frame is tracked once, from the nearer annotation. A single edited keyframe
+    re-propagates over the whole of its neighbouring gaps, up to the other keyframes.
     """
     keys = sorted(set(keyframes))
     if not keys:
         raise MaskError("no annotated frame to track from: add clicks or a mask first")
     if direction not in ("forward", "backward", "both"):
         raise ValueError(f"direction must be forward, backward or both, not {direction!r}")
-    sources = keys if changed is None else sorted(set(changed) & set(keys))
+    sources = set(keys) if changed is None else set(changed) & set(keys)
+    fwd = direction in ("forward", "both")
+    bwd = direction in ("backward", "both")
     segments = []
-    for k in sources:
-        i = keys.index(k)
-        nxt = keys[i + 1] if i + 1 < len(keys) else num_frames
-        prv = keys[i - 1] if i > 0 else -1
-        if direction in ("forward", "both") and nxt - k > 1:
-            segments.append((k, nxt))
-        if direction in ("backward", "both") and k - prv > 1:
-            segments.append((k, prv))
+    first, last = keys[0], keys[-1]
+    if bwd and first in sources and first > 0:
+        segments.append((first, -1))
+    for a, b in zip(keys, keys[1:]):
+        if b - a <= 1:
+            continue
+        run_a, run_b = fwd and a in sources, bwd and b in sources
+        if run_a and run_b:
+            mid = (a + b) // 2
+            segments.append((a, mid + 1))
+            if b - 1 > mid:
+                segments.append((b, mid))
+        elif run_a:
+            segments.append((a, b))
+        elif run_b:
+            segments.append((b, a))
+    if fwd and last in sources and last < num_frames - 1:
+        segments.append((last, num_frames))
     return segments
 
 

@@ -1,0 +1,555 @@
+"""Classical video object tracker: optical flow + appearance models, no learned weights.
+
+Per frame, walking away from an annotated frame, at a reduced working size:
+
+1. motion: dense DIS optical flow both ways between the previous and the
+   current frame; their forward/backward consistency gives a per-pixel
+   confidence. The previous per-label probabilities (background and every
+   object) are pulled along the backward flow and mixed with each object moved
+   as a whole by a masked template match (which follows objects whose inside
+   has too little texture for flow, or that an occluder's flow would drag
+   along). Where the flow is inconsistent the prior is blurred, and labels
+   present nearby keep a floor, so the motion prior says "near here";
+2. appearance, global: a colour histogram per label (each object, and the
+   background near the objects), learned from every annotated frame (the
+   long-term memory, so a correction anywhere teaches every segment) and
+   updated conservatively from tracked frames whose areas stayed plausible;
+3. appearance, local: per-pixel Gaussian colour models of each label, fitted in
+   a window around the pixel on the previous frame warped onto the current one;
+4. all labels compete for every pixel: the product of 1-3, smoothed with an
+   edge-aware guided filter; each object's area is kept within a few percent of
+   its previous area (erosion by flow and smoothing would otherwise make thin
+   objects vanish), then the arg-max.
+
+Probabilities are upsampled (bilinear) to the frames' size before the arg-max,
+so the answer is at full size. The per-video state holds only a few
+working-size frames (LRU) and the keyframe colour models.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from tam.errors import MaskError
+from tam.frames import FrameSequence
+from tam.track.base import Tracker
+
+_DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+
+
+@dataclass(frozen=True)
+class ClassicalTrackerConfig:
+    work_side: int = 448          # longest side of the internal working size (pixels)
+    flow_preset: str = "medium"   # DIS preset: ultrafast, fast, medium
+    bins: int = 16                # colour histogram bins per channel
+    band: int = 25                # background model: pixels within this distance of an object
+    motion_weight: float = 1.0    # exponent of the motion prior
+    appearance_weight: float = 0.3  # exponent of the colour likelihood
+    prior_blur: float = 0.04      # blur of the motion prior, fraction of the working diagonal
+    prior_floor: float = 0.1      # share of the label-agnostic local prior mixed into the warped prior
+    near_level: float = 0.05      # blurred mass at which a label counts as present nearby
+    consistency_px: float = 1.5   # forward/backward flow error (working px) still trusted
+    guided_radius: int = 4        # largest guided filter radius (working px) ...
+    guided_scale: float = 25.0    # ... an object's radius is sqrt(its area) / guided_scale, at least 1
+    guided_eps: float = 1e-3      # guided filter regulariser (image in [0, 1])
+    local_radius: int = 12        # window of the local colour models (working px)
+    local_weight: float = 0.5     # exponent of the local colour likelihood
+    local_sigma: float = 0.03     # colour noise floor of the local models (Lab / 255)
+    area_shrink: float = 0.95     # an object keeps at least this share of its previous area ...
+    area_grow: float = 1.05       # ... and at most this multiple, unless the evidence is overwhelming
+    shift_weight: float = 0.8     # share of the whole-object shift (template match) in the motion prior
+    rigid_tol: float = 0.15       # flow that departs from the object's own fitted motion by more than
+                                  # this share of its size (plus 2 px) is not trusted for that object
+    shift_scale: float = 0.5      # template matching runs at this fraction of the working size
+    redetect_ratio: float = 0.6   # an object whose colour fit falls under this share of its
+                                  # annotated fit is searched for again over the whole frame
+    redetect_margin: float = 0.0  # ... and moved when the found place fits better by this much
+    redetect_accept: float = 0.25 # ... and at least this share of the annotated fit (else: gone)
+    sharpen: float = 0.5          # share of the hard result in the next frame's prior
+    update_rate: float = 0.1      # weight of a confident tracked frame in the colour models
+    cache_frames: int = 6         # working-size frames kept per video
+
+    def __post_init__(self):
+        if self.flow_preset not in _DIS_PRESETS:
+            raise ValueError(f"flow_preset must be one of {sorted(_DIS_PRESETS)}")
+        if self.work_side < 64:
+            raise ValueError("work_side must be at least 64")
+        if not 4 <= self.bins <= 64:
+            raise ValueError("bins must be within 4..64")
+
+
+class _LRU(OrderedDict):
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = make()
+        self[key] = value
+        if len(self) > self.capacity:
+            self.popitem(last=False)
+        return value
+
+
+@dataclass
+class ClassicalTrackerState:
+    """Per-video state: working size, small LRU caches and keyframe colour models."""
+
+    size: tuple[int, int]                     # frames' (height, width)
+    work: tuple[int, int]                     # working (height, width)
+    frames: _LRU = field(default_factory=lambda: _LRU(6))
+    models: dict = field(default_factory=dict)  # keyframe digest -> {label: histogram}
+
+
+@dataclass
+class _Small:
+    gray: np.ndarray   # uint8 h x w
+    guide: np.ndarray  # float32 h x w x 3 in [0, 1]
+    bins: np.ndarray   # int32 h x w colour bin index
+    lab: np.ndarray    # float32 h x w x 3 CIELAB scaled to [0, 1]
+
+
+class ClassicalTracker(Tracker):
+    name = "classical"
+    Config = ClassicalTrackerConfig
+
+    def __init__(self, **config):
+        self.config = ClassicalTrackerConfig(**config)
+
+    # ------------------------------------------------------------------ state
+    def init_state(self, frames: FrameSequence) -> ClassicalTrackerState:
+        if len(frames) == 0:
+            raise MaskError("the video has no frames")
+        h, w = np.asarray(frames[0]).shape[:2]
+        s = min(1.0, self.config.work_side / max(h, w))
+        work = (max(16, int(round(h * s))), max(16, int(round(w * s))))
+        return ClassicalTrackerState((h, w), work, _LRU(self.config.cache_frames))
+
+    def _small(self, state: ClassicalTrackerState, frames: FrameSequence, i: int) -> _Small:
+        def make():
+            img = np.asarray(frames[i])
+            if img.shape[:2] != state.size:
+                raise MaskError(f"frame {i} is {img.shape[1]}x{img.shape[0]}, expected "
+                                f"{state.size[1]}x{state.size[0]}")
+            h, w = state.work
+            if (h, w) != state.size:
+                img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+            gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+            lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
+            b = (lab.astype(np.int32) * self.config.bins) >> 8  # 0..bins-1 for any bin count
+            bins = (b[..., 0] * self.config.bins + b[..., 1]) * self.config.bins + b[..., 2]
+            return _Small(gray, img.astype(np.float32) / 255.0, bins, lab.astype(np.float32) / 255.0)
+        return state.frames.get_or(i, make)
+
+    # ------------------------------------------------------------------ models
+    def _histograms(self, small: _Small, labels: np.ndarray, ids: list[int]) -> dict[int, np.ndarray]:
+        """Normalised colour histograms per object and for the background near the objects."""
+        nb = self.config.bins ** 3
+        out = {}
+        for k in ids:
+            m = labels == k
+            out[k] = np.bincount(small.bins[m], minlength=nb).astype(np.float64)
+        fg = (labels > 0).astype(np.uint8)
+        r = self.config.band
+        dist = cv2.distanceTransform(1 - fg, cv2.DIST_L2, 3)
+        bg_near = (dist > 0) & (dist <= r)
+        bg = np.bincount(small.bins[bg_near], minlength=nb).astype(np.float64)
+        bg_all = np.bincount(small.bins[fg == 0], minlength=nb).astype(np.float64)
+        out[0] = bg / max(bg.sum(), 1) * 0.8 + bg_all / max(bg_all.sum(), 1) * 0.2
+        for k in ids:
+            out[k] /= max(out[k].sum(), 1)
+        return out
+
+    def _keyframe_models(self, state, frames, keyframes, ids) -> dict[int, np.ndarray]:
+        """Colour models averaged over every keyframe where each label appears (cached)."""
+        digest = hashlib.sha1()
+        for k in sorted(keyframes):
+            digest.update(str(k).encode())
+            digest.update(np.ascontiguousarray(keyframes[k]).tobytes())
+        key = digest.hexdigest()
+        if key not in state.models:
+            sums: dict[int, np.ndarray] = {}
+            for k in sorted(keyframes):
+                small = self._small(state, frames, k)
+                lab = self._to_work(state, keyframes[k])
+                present = [int(v) for v in np.unique(lab) if v != 0]
+                for label, hist in self._histograms(small, lab, present).items():
+                    sums[label] = sums.get(label, 0) + hist
+            state.models.clear()
+            state.models[key] = {k: _smooth_hist(v / max(v.sum(), 1e-12), self.config.bins)
+                                 for k, v in sums.items()}
+        return state.models[key]
+
+    # ------------------------------------------------------------------ helpers
+    def _to_work(self, state, labels: np.ndarray) -> np.ndarray:
+        labels = np.asarray(labels)
+        if labels.shape != state.size:
+            raise MaskError(f"mask is {labels.shape[1]}x{labels.shape[0]}, frames are "
+                            f"{state.size[1]}x{state.size[0]}")
+        h, w = state.work
+        if (h, w) == state.size:
+            return labels.astype(np.uint8)
+        return cv2.resize(labels.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+
+    def _soft(self, state, labels: np.ndarray, ids: list[int]) -> np.ndarray:
+        """Per-label probabilities (L x h x w float32) of a full-size label map."""
+        h, w = state.work
+        chans = []
+        for k in [0] + ids:
+            m = (np.asarray(labels) == k).astype(np.float32)
+            chans.append(cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != state.size else m)
+        return np.stack(chans)
+
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[self.config.flow_preset])
+        return dis.calc(a, b, None)
+
+    # ------------------------------------------------------------------ tracking
+    def propagate(self, state, frames, keyframes: Mapping[int, np.ndarray], start: int, stop: int
+                  ) -> Iterator[tuple[int, np.ndarray]]:
+        if start not in keyframes:
+            raise MaskError(f"frame {start} has no mask to track from")
+        if state is None:
+            state = self.init_state(frames)
+        cfg = self.config
+        step = 1 if stop > start else -1
+        stop = max(-1, min(stop, len(frames)))
+        ids = [int(v) for v in np.unique(keyframes[start]) if v != 0]
+        if not ids:
+            for t in range(start + step, stop, step):
+                yield t, np.zeros(state.size, np.uint8)
+            return
+        labels_all = [0] + ids
+        models = self._keyframe_models(state, frames, keyframes, ids)
+        key_luts = np.stack([models.get(k, np.full(cfg.bins ** 3, 1.0 / cfg.bins ** 3)) for k in labels_all])
+        luts = key_luts.copy()
+        h, w = state.work
+        diag = float(np.hypot(h, w))
+        prob = self._soft(state, keyframes[start], ids)
+        ref_area = prob[1:].reshape(len(ids), -1).sum(1)
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        prev = self._small(state, frames, start)
+        prev_area = prob[1:].reshape(len(ids), -1).sum(1)
+        blur_sigma = max(1.0, cfg.prior_blur * diag)
+        memory = self._templates(prev, prob, key_luts) if cfg.redetect_ratio > 0 else []
+        for t in range(start + step, stop, step):
+            cur = self._small(state, frames, t)
+            back = self._flow(cur.gray, prev.gray)   # t -> t-1
+            fwd = self._flow(prev.gray, cur.gray)    # t-1 -> t
+            mx, my = gx + back[..., 0], gy + back[..., 1]
+            fwd_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            err = np.hypot(back[..., 0] + fwd_at[..., 0], back[..., 1] + fwd_at[..., 1])
+            conf = np.exp(-(err / cfg.consistency_px) ** 2)
+            warped = np.stack([cv2.remap(p, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+                               for p in prob])
+            warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
+            # an object at the frame's edge may be leaving: the mass the flow carries out of the
+            # frame is lost, and its area may shrink as fast
+            kept = np.ones(len(ids))
+            for i in range(len(ids)):
+                p = prob[i + 1]
+                if max(p[:2].max(), p[-2:].max(), p[:, :2].max(), p[:, -2:].max()) > 0.5:
+                    kept[i] = min(1.0, float(warped[i + 1].sum()) / (float(p.sum()) + 1e-6))
+            if cfg.rigid_tol > 0:
+                for i, fitted in enumerate(_own_motion(prob, fwd, mx, my, gx, gy, cfg.rigid_tol), 1):
+                    if fitted is not None:
+                        moved, agree = fitted
+                        warped[i] = agree * warped[i] + (1 - agree) * moved
+                warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
+            if cfg.shift_weight > 0:
+                for i, moved in enumerate(_shift_objects(prev.lab, cur.lab, prob, cfg.shift_scale), 1):
+                    if moved is not None:
+                        warped[i] = (1 - cfg.shift_weight) * warped[i] + cfg.shift_weight * moved
+                warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
+            blurred = _blur(warped, blur_sigma)
+            prior = conf * warped + (1 - conf) * blurred
+            near = np.minimum(1.0, blurred / cfg.near_level)
+            near /= near.sum(0, keepdims=True) + 1e-12
+            prior = (1 - cfg.prior_floor) * prior + cfg.prior_floor * near
+            logp = np.log(prior + 1e-6) * cfg.motion_weight
+            if cfg.appearance_weight > 0:
+                like = luts[:, cur.bins] + 1e-6
+                like /= like.sum(0, keepdims=True)
+                logp += cfg.appearance_weight * np.log(like)
+            if cfg.local_weight > 0:
+                prev_lab = cv2.remap(prev.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                logp += cfg.local_weight * _local_loglik(cur.lab, prev_lab, warped * conf,
+                                                         cfg.local_radius, cfg.local_sigma)
+            logp -= logp.max(0, keepdims=True)
+            post = np.exp(logp)
+            post /= post.sum(0, keepdims=True)
+            # guided filter radius per label: small objects get a small radius
+            radii = np.clip(np.round(np.sqrt(prev_area) / cfg.guided_scale), 1, cfg.guided_radius).astype(int)
+            radii = [int(radii.min())] + [int(r) for r in radii]
+            filters = {r: cv2.ximgproc.createGuidedFilter(cur.guide, r, cfg.guided_eps) for r in set(radii)}
+            smooth = np.clip(np.stack([filters[r].filter(p) for r, p in zip(radii, post)]), 0, None)
+            smooth /= smooth.sum(0, keepdims=True) + 1e-12
+            if cfg.area_shrink < 1 or cfg.area_grow > 1:
+                # an object leaving the frame may shrink as fast as its warped mass does
+                prev_area = _balance_areas(smooth, prev_area * np.minimum(1.0, kept), cfg.area_shrink,
+                                           cfg.area_grow)
+            arg = _argmax(smooth)
+            # next prior: sharpened result
+            onehot = np.stack([(arg == i).astype(np.float32) for i in range(len(labels_all))])
+            prob = cfg.sharpen * onehot + (1 - cfg.sharpen) * smooth
+            # conservative appearance update from confident frames
+            area = onehot[1:].reshape(len(ids), -1).sum(1)
+            if cfg.update_rate > 0 and np.all(area > 0.5 * ref_area) and np.all(area < 2 * ref_area):
+                lab = np.asarray(labels_all, np.uint8)[arg]
+                new = self._histograms(cur, lab, ids)
+                for i, k in enumerate(labels_all):
+                    cur_h = _smooth_hist(new[k], cfg.bins)
+                    luts[i] = (1 - cfg.update_rate) * luts[i] + cfg.update_rate * cur_h
+                luts = 0.5 * luts + 0.5 * key_luts
+            if cfg.redetect_ratio > 0:
+                self._recover(cur, arg, prob, luts, key_luts, memory, cfg)
+            yield t, self._answer(state, smooth, labels_all)
+            prev = cur
+
+    # ------------------------------------------------------------------ recovery
+    @staticmethod
+    def _fit(small: _Small, mask: np.ndarray, luts: np.ndarray, i: int) -> float:
+        """Mean log colour-likelihood ratio, object ``i`` against background, over ``mask``."""
+        if not mask.any():
+            return -np.inf
+        b = small.bins[mask]
+        return float(np.mean(np.log(luts[i][b]) - np.log(luts[0][b])))
+
+    def _templates(self, small: _Small, prob: np.ndarray, luts: np.ndarray) -> list:
+        """Each object as annotated: a colour template, its mask and its colour fit (the memory)."""
+        out = []
+        f = 0.25
+        h, w = small.gray.shape
+        lab = cv2.resize(small.lab, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
+        for i, p in enumerate(prob[1:], start=1):
+            m = p > 0.5
+            fit = self._fit(small, m, luts, i)
+            ms = cv2.resize(p, lab.shape[1::-1], interpolation=cv2.INTER_AREA) > 0.5
+            ys, xs = np.nonzero(ms)
+            if len(ys) < 6:
+                out.append(None)
+                continue
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            out.append((np.ascontiguousarray(lab[y0:y1, x0:x1]),
+                        np.ascontiguousarray(ms[y0:y1, x0:x1].astype(np.float32)),
+                        (y0, x0), p.copy(), fit, f))
+        return out
+
+    def _recover(self, cur: _Small, arg, prob, luts, key_luts, memory, cfg) -> None:
+        """Re-find objects whose colour no longer matches the annotation; updates ``prob`` in place."""
+        h, w = cur.gray.shape
+        lab_small = None
+        for i, mem in enumerate(memory, start=1):
+            if mem is None or mem[4] <= 0:
+                continue
+            templ, tmask, (y0, x0), p0, fit0, f = mem
+            now = self._fit(cur, arg == i, key_luts, i)
+            if now >= cfg.redetect_ratio * fit0:
+                continue
+            if lab_small is None:
+                lab_small = cv2.resize(cur.lab, (max(8, int(w * f)), max(8, int(h * f))),
+                                       interpolation=cv2.INTER_AREA)
+            if lab_small.shape[0] < templ.shape[0] or lab_small.shape[1] < templ.shape[1]:
+                continue
+            res = cv2.matchTemplate(lab_small, templ, cv2.TM_SQDIFF, mask=np.repeat(tmask[..., None], 3, 2))
+            _, _, loc, _ = cv2.minMaxLoc(res)
+            dx, dy = (loc[0] - x0) / f, (loc[1] - y0) / f
+            cand = cv2.warpAffine(p0, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), flags=cv2.INTER_LINEAR)
+            cand_fit = self._fit(cur, cand > 0.5, key_luts, i)
+            if cand_fit > now + cfg.redetect_margin and cand_fit >= cfg.redetect_accept * fit0:
+                mix = np.maximum(prob[i], cand)
+                prob[i] = mix
+                others = np.delete(np.arange(prob.shape[0]), i)
+                prob[others] *= (1 - cand)[None]
+                prob /= prob.sum(0, keepdims=True) + 1e-12
+
+    def _answer(self, state, smooth: np.ndarray, labels_all: list[int]) -> np.ndarray:
+        H, W = state.size
+        if (H, W) != state.work:
+            up = np.stack([cv2.resize(s, (W, H), interpolation=cv2.INTER_LINEAR) for s in smooth])
+        else:
+            up = smooth
+        return np.asarray(labels_all, np.uint8)[_argmax(up)]
+
+
+def _smooth_hist(hist: np.ndarray, bins: int) -> np.ndarray:
+    """Blur a flattened bins^3 histogram a little so unseen neighbouring colours are not impossible."""
+    cube = hist.reshape(bins, bins, bins).astype(np.float32)
+    for axis in range(3):
+        cube = (np.roll(cube, 1, axis) * 0.25 + cube * 0.5 + np.roll(cube, -1, axis) * 0.25)
+    cube = cube / max(float(cube.sum()), 1e-12)
+    return (cube.reshape(-1) + 1e-6 / cube.size).astype(np.float32)
+
+
+def _local_loglik(cur: np.ndarray, ref: np.ndarray, weights: np.ndarray, radius: int, sigma: float,
+                  floor: float = -8.0) -> np.ndarray:
+    """Per-label log-likelihood of each pixel's colour under Gaussians fitted in a window around it.
+
+    ``ref`` is the previous frame warped onto the current one and ``weights`` its
+    per-label (soft) membership; labels with too little support in a window get ``floor``.
+    """
+    k = (2 * radius + 1, 2 * radius + 1)
+    out = np.empty(weights.shape, np.float32)
+    ref2 = ref * ref
+    for i, wl in enumerate(weights):
+        wsum = cv2.boxFilter(wl, -1, k, normalize=True)
+        ok = wsum > 0.02
+        inv = 1.0 / np.maximum(wsum, 1e-6)
+        m1 = cv2.boxFilter(ref * wl[..., None], -1, k, normalize=True) * inv[..., None]
+        m2 = cv2.boxFilter(ref2 * wl[..., None], -1, k, normalize=True) * inv[..., None]
+        var = np.maximum(m2 - m1 * m1, 0) + sigma * sigma
+        ll = -0.5 * (((cur - m1) ** 2) / var + np.log(var)).sum(-1)
+        ll = np.maximum(ll, ll.max() - 40)
+        out[i] = np.where(ok, ll, -1e9)
+    best = out.max(0, keepdims=True)
+    return np.maximum(out - best, floor)
+
+
+def _balance_areas(prob: np.ndarray, prev_area: np.ndarray, shrink: float, grow: float,
+                   max_gain: float = 20.0) -> np.ndarray:
+    """Rescale each object's probability so its arg-max area stays near its previous area.
+
+    Optical flow and smoothing erode thin objects a little on every frame; left
+    alone, an object can vanish in a few dozen frames. Each object's channel is
+    scaled (by at most ``max_gain`` either way) so its area stays within
+    ``[shrink, grow] x`` the previous one. ``prob`` is modified in place;
+    returns the new areas.
+    """
+    n = prob.shape[0] - 1
+    areas = np.zeros(n)
+    for i in range(1, n + 1):
+        others = np.delete(prob, i, axis=0).max(0)
+        ratio = prob[i] / (others + 1e-12)
+        area = int(np.count_nonzero(ratio > 1))
+        lo, hi = shrink * prev_area[i - 1], grow * prev_area[i - 1]
+        gain = 1.0
+        flat = ratio.reshape(-1)
+        if area < lo and lo >= 1:
+            k = min(flat.size - 1, int(lo))
+            q = float(np.partition(flat, flat.size - 1 - k)[flat.size - 1 - k])
+            gain = min(max_gain, 1.0 / max(q, 1e-12))
+        elif area > hi >= 1:
+            k = min(flat.size - 1, int(hi))
+            q = float(np.partition(flat, flat.size - 1 - k)[flat.size - 1 - k])
+            gain = max(1.0 / max_gain, 1.0 / max(q, 1e-12))
+        if gain != 1.0:
+            prob[i] *= gain
+            areas[i - 1] = np.count_nonzero(prob[i] > np.delete(prob, i, axis=0).max(0))
+        else:
+            areas[i - 1] = area
+    prob /= prob.sum(0, keepdims=True)
+    return np.maximum(areas, 1.0)
+
+
+def _shift_objects(prev: np.ndarray, cur: np.ndarray, prob: np.ndarray, scale: float) -> np.ndarray:
+    """Each object's previous probability moved by its best whole-object translation (or None).
+
+    The translation is the minimum of a masked sum of squared colour differences
+    between the object's pixels in ``prev`` and ``cur`` over a search window as
+    large as half the object around its previous box. This follows an object
+    whose inside has too little texture for optical flow, or that an occluder's
+    flow would drag along.
+    """
+    h, w = prev.shape[:2]
+    out: list[np.ndarray | None] = [None] * (prob.shape[0] - 1)
+    small = (max(8, int(w * scale)), max(8, int(h * scale)))
+    p_small = cv2.resize(prev, small, interpolation=cv2.INTER_AREA)
+    c_small = cv2.resize(cur, small, interpolation=cv2.INTER_AREA)
+    f = small[0] / w
+    for i, p in enumerate(prob[1:]):
+        m = cv2.resize(p, small, interpolation=cv2.INTER_AREA)
+        ys, xs = np.nonzero(m > 0.5)
+        if len(ys) < 9:
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        if y0 == 0 or x0 == 0 or y1 == small[1] or x1 == small[0]:
+            continue  # touching the border: it may be leaving, which a match inside cannot say
+        r = max(4, int(0.5 * max(y1 - y0, x1 - x0)))
+        sy0, sy1 = max(0, y0 - r), min(small[1], y1 + r)
+        sx0, sx1 = max(0, x0 - r), min(small[0], x1 + r)
+        templ = np.ascontiguousarray(p_small[y0:y1, x0:x1])
+        tmask = np.ascontiguousarray((m[y0:y1, x0:x1] > 0.5).astype(np.float32))
+        search = np.ascontiguousarray(c_small[sy0:sy1, sx0:sx1])
+        if search.shape[0] < templ.shape[0] or search.shape[1] < templ.shape[1]:
+            continue
+        tm = np.repeat(tmask[..., None], 3, axis=2)
+        res = cv2.matchTemplate(search, templ, cv2.TM_SQDIFF, mask=tm)
+        _, _, loc, _ = cv2.minMaxLoc(res)
+        dx = (sx0 + loc[0] - x0) / f
+        dy = (sy0 + loc[1] - y0) / f
+        mat = np.float32([[1, 0, dx], [0, 1, dy]])
+        out[i] = cv2.warpAffine(p, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return out
+
+
+def _own_motion(prob: np.ndarray, fwd: np.ndarray, mx: np.ndarray, my: np.ndarray, gx: np.ndarray,
+                gy: np.ndarray, tol: float, samples: int = 1500):
+    """Per object: its previous probability moved by its own robust similarity motion, and where
+    the dense flow agrees with that motion (or None when no fit).
+
+    The similarity is fitted (RANSAC) to the forward flow sampled inside the
+    object's previous mask, so the flow of an occluder passing in front, which
+    moves differently, is outvoted. ``agree`` is 1 where the backward flow of a
+    current pixel lands where the fitted motion says it came from.
+    """
+    h, w = fwd.shape[:2]
+    rng = np.random.default_rng(0)
+    out = []
+    for p in prob[1:]:
+        ys, xs = np.nonzero(p > 0.5)
+        if len(ys) < 20:
+            out.append(None)
+            continue
+        if len(ys) > samples:
+            pick = rng.choice(len(ys), samples, replace=False)
+            ys, xs = ys[pick], xs[pick]
+        src = np.stack([xs, ys], 1).astype(np.float32)
+        dst = src + fwd[ys, xs]
+        size = float(np.sqrt(len(np.nonzero(p > 0.5)[0])))
+        mat, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
+                                               ransacReprojThreshold=max(1.0, 0.02 * size))
+        if mat is None or inl is None or inl.mean() < 0.3:
+            out.append(None)
+            continue
+        moved = cv2.warpAffine(p, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        inv = cv2.invertAffineTransform(mat)
+        ex = inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2]
+        ey = inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2]
+        d = np.hypot(mx - ex, my - ey)
+        t = 2.0 + tol * size
+        out.append((moved, np.exp(-(d / t) ** 2)))
+    return out
+
+
+def _argmax(prob: np.ndarray) -> np.ndarray:
+    """Index of the largest channel per pixel (faster than ndarray.argmax over axis 0)."""
+    best = prob[0].copy()
+    arg = np.zeros(best.shape, np.uint8)
+    for i in range(1, prob.shape[0]):
+        better = prob[i] > best
+        arg[better] = i
+        np.maximum(best, prob[i], out=best)
+    return arg
+
+
+def _blur(prob: np.ndarray, sigma: float) -> np.ndarray:
+    """Wide Gaussian blur of each channel, computed at a quarter of the size when sigma allows."""
+    h, w = prob.shape[1:]
+    f = 4 if sigma >= 8 and min(h, w) >= 64 else 1
+    out = np.empty_like(prob)
+    for i, p in enumerate(prob):
+        if f == 1:
+            out[i] = cv2.GaussianBlur(p, (0, 0), sigma)
+        else:
+            small = cv2.resize(p, (w // f, h // f), interpolation=cv2.INTER_AREA)
+            small = cv2.GaussianBlur(small, (0, 0), sigma / f)
+            out[i] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out

@@ -1,0 +1,154 @@
+"""The classical tracker on real DAVIS frames, and the J / F measures.
+
+The evaluation sequences are read in place from ../shared/data next to the
+repository; the tests that need them are skipped only when that folder is absent.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tam.track.base import TRACKERS
+from tam.track.classical import ClassicalTracker, ClassicalTrackerConfig
+from tam.track.evaluate import evaluate_sequence, f_measure, j_measure, score_frames
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"evaluation data folder {DATA} is absent")
+
+
+def _sequence(name):
+    from tam.datasets import find_sequences
+
+    found = [s for s in find_sequences(DATA) if s.name == name]
+    assert found, f"{name} missing from {DATA}"
+    return found[0]
+
+
+class _Window:
+    """Frames ``lo..hi-1`` of a lazy sequence, re-indexed from 0."""
+
+    def __init__(self, base, lo, hi):
+        self.base, self.lo, self.hi = base, lo, hi
+
+    def __len__(self):
+        return self.hi - self.lo
+
+    def __getitem__(self, i):
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.base[self.lo + i]
+
+
+# ----------------------------------------------------------------------------- measures
+def test_j_and_f_of_identical_disjoint_and_empty_masks():
+    a = np.zeros((48, 64), bool)
+    a[10:30, 10:30] = True
+    b = np.zeros_like(a)
+    b[10:30, 40:60] = True
+    assert j_measure(a, a) == 1.0 and f_measure(a, a) == 1.0
+    assert j_measure(a, b) == 0.0 and f_measure(a, b) == 0.0
+    empty = np.zeros_like(a)
+    assert j_measure(empty, empty) == 1.0 and f_measure(empty, empty) == 1.0
+    assert j_measure(a, empty) == 0.0 and f_measure(a, empty) == 0.0
+
+
+def test_f_tolerates_small_shifts_only():
+    h, w = 480, 854  # boundary tolerance: ceil(0.008 * diagonal) = 8 px
+    a = np.zeros((h, w), bool)
+    a[100:300, 200:500] = True
+    near = np.roll(a, 5, axis=1)
+    far = np.roll(a, 40, axis=1)
+    assert f_measure(a, near) == 1.0 > j_measure(a, near)
+    assert f_measure(a, far) < 0.6
+    assert 0.0 < j_measure(a, far) < 1.0
+
+
+# ----------------------------------------------------------------------------- tracker contract
+def test_config_is_validated_and_registered():
+    with pytest.raises(ValueError):
+        ClassicalTrackerConfig(flow_preset="fastest")
+    with pytest.raises(TypeError):
+        ClassicalTracker(no_such_option=1)
+    tracker = TRACKERS.create("classical", work_side=320)
+    assert isinstance(tracker, ClassicalTracker) and tracker.config.work_side == 320
+    assert "classical" in TRACKERS.available()
+
+
+def test_classical_path_never_imports_torch():
+    code = ("import sys, numpy as np\n"
+            "from tam.frames import ArrayFrames\n"
+            "from tam.track import TRACKERS, track\n"
+            "f = ArrayFrames([np.full((40, 60, 3), i * 20, np.uint8) for i in range(4)])\n"
+            "m = np.zeros((40, 60), np.uint8); m[10:20, 10:30] = 4\n"
+            "t = TRACKERS.create('classical'); out = dict(track(t, t.init_state(f), f, {0: m}))\n"
+            "assert len(out) == 4, out.keys()\n"
+            "assert 'torch' not in sys.modules\n")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+@needs_data
+def test_multi_object_schoolgirls_with_sparse_ids():
+    seq = _sequence("davis2017_432x240/schoolgirls")
+    n = 15
+    frames = _Window(seq.frames, 0, n)
+    remap = np.zeros(256, np.uint8)
+    ids = seq.object_ids()
+    new_ids = [3 + 31 * i for i in range(len(ids))]  # ids need not be contiguous
+    remap[ids] = new_ids
+    first = remap[seq.mask(0)]
+    tracker = ClassicalTracker()
+    state = tracker.init_state(frames)
+    out = list(tracker.propagate(state, frames, {0: first}, 0, n))
+    assert [i for i, _ in out] == list(range(1, n))
+    for _, labels in out:
+        assert labels.dtype == np.uint8 and labels.shape == first.shape
+        assert set(np.unique(labels)) <= {0, *new_ids}
+    assert len(state.frames) <= tracker.config.cache_frames  # memory stays bounded
+    scores = score_frames([lab for _, lab in out], [remap[seq.mask(i)] for i in range(1, n)], new_ids)
+    per_object = {k: (j + f) / 2 for k, (j, f) in scores.items()}
+    mean = float(np.mean(list(per_object.values())))
+    assert mean > 0.70, per_object
+    assert min(per_object.values()) > 0.45, per_object
+
+
+@needs_data
+def test_single_object_forward_beats_copying_the_first_mask():
+    seq = _sequence("davis2016/blackswan")
+    n = 25
+    frames = _Window(seq.frames, 0, n)
+    first = seq.mask(0)
+    tracker = ClassicalTracker()
+    out = dict(tracker.propagate(tracker.init_state(frames), frames, {0: first}, 0, n))
+    gt = [seq.mask(i) for i in range(1, n)]
+    ours = score_frames([out[i] for i in range(1, n)], gt, [1])[1]
+    copy = score_frames([first] * (n - 1), gt, [1])[1]
+    assert sum(ours) / 2 > 0.85, ours
+    assert sum(ours) / 2 > sum(copy) / 2 + 0.1, (ours, copy)
+
+
+@needs_data
+def test_backward_from_the_last_frame():
+    seq = _sequence("davis2016/car-shadow")
+    lo, hi = len(seq) - 16, len(seq)
+    frames = _Window(seq.frames, lo, hi)
+    last = hi - lo - 1
+    tracker = ClassicalTracker()
+    out = list(tracker.propagate(tracker.init_state(frames), frames, {last: seq.mask(hi - 1)}, last, -1))
+    assert [i for i, _ in out] == list(range(last - 1, -1, -1))
+    j, f = score_frames([lab for _, lab in out], [seq.mask(lo + i) for i, _ in out], [1])[1]
+    assert (j + f) / 2 > 0.6 and j > 0.65, (j, f)
+
+
+@needs_data
+def test_evaluate_sequence_scores_every_frame_but_the_first():
+    seq = _sequence("davis2016/tennis")
+    score = evaluate_sequence(ClassicalTracker(), seq, max_frames=8)
+    assert score.frames == 7
+    assert set(score.objects) == {1}
+    assert 0.5 < score.jf <= 1.0
+    assert score.fps > 0 and score.cpu_fps > 0
