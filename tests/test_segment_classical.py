@@ -54,6 +54,10 @@ def test_registry_creates_classical_with_config():
     assert seg.config.superpixels == 800
     with pytest.raises(ValueError):
         ClassicalSegmenterConfig(superpixels=0)
+    with pytest.raises(ValueError):
+        ClassicalSegmenterConfig(adapt_q=120)
+    with pytest.raises(ValueError):
+        ClassicalSegmenterConfig(adapt_growth=-1)
     with pytest.raises(TypeError):
         ClassicalSegmenter(no_such_option=1)
 
@@ -188,12 +192,16 @@ def real_results():
 def test_quality_on_real_first_frames(real_results):
     res = real_results
     assert len(res.objects) == 9
-    # measured mIoU@1 0.452, mIoU@5 0.652 on this subset (all 12 public objects: 0.44 / 0.67)
-    assert res.miou(1) >= 0.38
-    assert res.miou(5) >= 0.58
-    assert res.miou(5) > res.miou(1) + 0.1  # clicks help
+    # measured mIoU@1 0.452, mIoU@5 0.680 on this subset (all 12 public objects: 0.44 / 0.69)
+    assert res.miou(1) >= 0.42
+    assert res.miou(5) >= 0.64
+    assert res.miou(5) > res.miou(1) + 0.15  # clicks help
     swan = next(o for o in res.objects if o.sequence.endswith("blackswan"))
-    assert swan.ious[-1] >= 0.85  # measured 0.94
+    assert swan.ious[-1] >= 0.9  # measured 0.94
+    # positive clicks in the middle of large misses (windows, wheels) take them in:
+    # measured 0.34 after 1 click, 0.62 after 5 (0.51 without the spread-based growth)
+    car = next(o for o in res.objects if o.sequence.endswith("car-shadow"))
+    assert car.ious[-1] >= 0.58 and car.ious[-1] > car.ious[0] + 0.2
     noc, missed = res.noc(0.85)
     assert 1 <= noc <= 5 and 0 <= missed <= len(res.objects)
     assert res.cpu_seconds_per_click() < 0.5  # predict() is cheap (CPU time: the machine may be loaded)

@@ -15,7 +15,10 @@ the contrast and edge strength along every shared boundary.
   (optionally re-estimated from the cut, GrabCut-style, on a few thousand nodes);
 * the previous mask (``mask_input``), overridden only inside the newest click's
   own region: a positive click's geodesic growth (its extent chosen where the
-  growth front's outline follows the strongest edges), or for a negative click
+  growth front's outline follows the strongest edges, but at least the
+  previous mask's own geodesic spread around its positive clicks, so a click in
+  the middle of a large miss takes in the miss rather than the nearest closed
+  contour, capped by the previous mask's area), or for a negative click
   the part of the previous mask geodesically closer to it than to any positive
   click. Outside that region the previous mask is kept, so a click never
   undoes far-away work;
@@ -59,6 +62,11 @@ class ClassicalSegmenterConfig:
     extent_tolerance: float = 1.0  # accept a wider front whose edge score is this close to the best
     union_extent: bool = True  # a positive click's growth is judged with the previous mask it joins
     growth_cap: float = 2.0  # a later click adds at most this many times the previous mask's area
+    adapt_growth: float = 1.0  # a later positive click grows at least this many times the mask's own
+    #                            geodesic spread (0: off) ...
+    adapt_q: float = 90.0  # ... the spread being this percentile of the geodesic distance from the earlier
+    #                        positive clicks over the previous mask ...
+    adapt_cap: float = 0.5  # ... adding at most this many times the previous mask's area
     split_softness: float = 0.25  # geo-scales over which a negative click's split fades
     local_edits: bool = True  # later clicks change only the region around them
     w_pair: float = 1.5
@@ -87,8 +95,10 @@ class ClassicalSegmenterConfig:
         for name in ("palette_sigma", "geo_scale", "w_colour", "w_geo", "w_pair", "refine_pair"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
+        if not 0 <= self.adapt_q <= 100:
+            raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
-                     "grabcut_min_area", "grabcut_margin"):
+                     "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 
@@ -329,6 +339,9 @@ class ClassicalSegmenter(Segmenter):
             else:
                 base = (prev > 0.5) if (prev is not None and cfg.union_extent) else None
                 lim = self._extent(d_new, d_opp, inside, base)
+                if lab_new == 1 and cfg.adapt_growth > 0 and prev is not None:
+                    old_sp = np.unique(f.labels[pts[:-1][labs[:-1] == 1, 1], pts[:-1][labs[:-1] == 1, 0]])
+                    lim = max(lim, self._spread_extent(d_new, d_opp, inside, prev > 0.5, old_sp))
                 infl = 1.0 / (1.0 + np.exp(-2.0 * np.clip((np.minimum(lim, d_opp) - d_new) / unit, -6, 6)))
                 perm = infl
             new_term = cfg.w_new * (1.0 if lab_new else -1.0) * infl
@@ -416,6 +429,26 @@ class ClassicalSegmenter(Segmenter):
         # the widest front whose outline is nearly as strong as the best one
         tol = cfg.extent_tolerance if tolerance is None else tolerance
         return max(t for t, sc in cands if sc >= tol * best)
+
+    def _spread_extent(self, d_new, d_opp, inside, inner, old_sp) -> float:
+        """Geodesic radius for a positive click outside the mask: the mask's own spread
+        (a percentile of the geodesic distance from the earlier positive clicks over
+        the mask) times ``adapt_growth``, limited so that the growth adds at most
+        ``adapt_cap`` times the mask's area. 0 when there is no mask to measure."""
+        f, cfg = self._frame, self.config
+        if not len(old_sp) or not inner.any():
+            return 0.0
+        d_old = dijkstra(f.graph, directed=False, indices=old_sp, min_only=True)
+        vals = d_old[inner & np.isfinite(d_old)]
+        if not len(vals):
+            return 0.0
+        t = cfg.adapt_growth * float(np.percentile(vals, cfg.adapt_q))
+        grow = np.isfinite(d_new) & (d_new < d_opp) & inside & ~inner
+        order = np.argsort(np.where(grow, d_new, np.inf), kind="stable")[: int(grow.sum())]
+        k = int(np.searchsorted(np.cumsum(f.size[order]), cfg.adapt_cap * f.size[inner].sum()))
+        if k < len(order):
+            t = min(t, float(d_new[order[k]]))
+        return t
 
     def _prev_fraction(self, mask_input: np.ndarray) -> np.ndarray:
         f = self._frame
