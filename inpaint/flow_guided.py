@@ -1,0 +1,544 @@
+"""Flow-guided video completion without learned weights.
+
+For each frame to fill, the backend looks at a window of ``radius`` frames on
+either side, streamed from the caller's sequences (never more than the window is
+held, so memory does not grow with the video's length):
+
+1. **Flow.** Each frame's hole is pre-filled by a cheap smooth fill (so the object
+   does not drag the estimate) and DIS optical flow is computed between
+   neighbouring frames, forward and backward.
+2. **Flow completion.** Wherever either frame of a pair is a hole (grown by a
+   margin), the flow is replaced by the membrane (Laplace) interpolation of the
+   flow around it, solved at half resolution.
+3. **Propagation.** Every hole pixel follows the completed flow, frame by frame,
+   forward and backward; a step whose forward and backward flows disagree ends
+   the chain. The first frame where the chain lands on a known pixel gives a
+   candidate, sampled once from that original frame (no resampling along the
+   chain, so no blur accumulates).
+   The forward and backward candidates are combined by temporal distance.
+4. **Never-seen pixels.** What no frame of the window shows comes from the
+   current *keyframe*: a completed frame whose content is carried along the flow
+   (a dense coordinate chain, so no blur accumulates). Where even the keyframe
+   cannot help, the frame becomes a new keyframe and its remaining pixels are
+   filled by the spatial ``keyframe_filler``. The fill therefore stays put over
+   time instead of being re-invented on every frame.
+5. **Temporal smoothing.** Each fill is mixed with the previous output frame
+   carried along the flow (``smoothing``), which damps frame-to-frame jitter.
+6. **Blending.** The hole is reconstructed in the gradient domain (a Poisson
+   solve guided by the sources' own gradients, fixed by the known pixels around
+   the hole), which removes exposure seams between sources.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inpaint.base import Inpainter
+from inpaint.solve import HoleSolver, push_pull
+from tam.errors import MaskError, TamError, VideoError
+from tam.frames import FrameSequence
+
+MIN_FLOW_SIZE = 16  # frames smaller than this (either side) get zero flow
+PREVIEW_RADIUS = 6  # frames on each side used by preview() unless told otherwise
+KeyframeFiller = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+_FLOW_PRESETS = {  # name -> (DIS preset, finest pyramid level or None for the preset's)
+    "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, None),
+    "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, None),
+    "medium": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, None),
+    "fine": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, 0),  # medium, refined down to full resolution
+}
+_COMBINE = ("nearest", "weighted", "equal")
+_FILLERS = ("telea", "ns")
+
+
+@dataclass(frozen=True)
+class FlowGuidedConfig:
+    """Settings of :class:`FlowGuidedInpainter` (pass them as keyword arguments)."""
+
+    radius: int = 8  # frames searched on each side for known pixels (memory: about 2*radius+2 frames)
+    flow_preset: str = "medium"  # DIS preset: ultrafast, fast, medium or fine
+    prefill: str = "pushpull"  # how holes are hidden from the flow estimator: pushpull or telea
+    flow_region: str = "union"  # where flow is re-interpolated: union of both holes, or warped
+    flow_margin: int = 8  # pixels the holes are grown by before their flow is re-interpolated
+    flow_scale: int = 2  # flow completion is solved at 1/flow_scale resolution (it is smooth)
+    consistency: float = 4.0  # forward-backward flow disagreement (pixels) that ends a chain
+    consistency_rel: float = 0.2  # ... plus this fraction of the flow's length
+    candidates: int = 1  # known landings averaged per direction
+    combine: str = "weighted"  # nearest: closest frame wins; weighted: both sides by 1/distance; equal
+    interpolation: str = "linear"  # sampling of source colours: linear or cubic
+    smoothing: float = 0.4  # weight of the previous output (carried by the flow) in each fill
+    poisson: bool = True  # gradient-domain blending of the fill
+    filler: str = "telea"  # default keyframe filler: telea or ns (OpenCV)
+    filler_radius: int = 5
+
+    def __post_init__(self):
+        if self.radius < 1:
+            raise ValueError(f"radius must be >= 1, got {self.radius}")
+        if self.flow_preset not in _FLOW_PRESETS:
+            raise ValueError(f"flow_preset must be one of {sorted(_FLOW_PRESETS)}, got {self.flow_preset!r}")
+        if self.prefill not in ("pushpull", "telea"):
+            raise ValueError(f"prefill must be pushpull or telea, got {self.prefill!r}")
+        if self.flow_region not in ("union", "warped"):
+            raise ValueError(f"flow_region must be union or warped, got {self.flow_region!r}")
+        if self.flow_margin < 0 or self.flow_scale < 1:
+            raise ValueError("flow_margin must be >= 0 and flow_scale >= 1")
+        if self.consistency <= 0 or self.consistency_rel < 0:
+            raise ValueError("consistency must be > 0 and consistency_rel >= 0")
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
+        if self.combine not in _COMBINE:
+            raise ValueError(f"combine must be one of {_COMBINE}, got {self.combine!r}")
+        if self.interpolation not in ("linear", "cubic"):
+            raise ValueError(f"interpolation must be linear or cubic, got {self.interpolation!r}")
+        if not 0 <= self.smoothing < 1:
+            raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing}")
+        if self.filler not in _FILLERS:
+            raise ValueError(f"filler must be one of {_FILLERS}, got {self.filler!r}")
+        if self.filler_radius < 1:
+            raise ValueError("filler_radius must be >= 1")
+
+
+def opencv_filler(method: str = "telea", radius: int = 5) -> KeyframeFiller:
+    """A keyframe filler backed by ``cv2.inpaint`` (Telea or Navier-Stokes)."""
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+
+    def fill(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        if not hole.any():
+            return rgb.copy()
+        return cv2.inpaint(rgb, hole.astype(np.uint8) * 255, radius, flag)
+
+    return fill
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def _sample(image: np.ndarray, pts: np.ndarray, interpolation=cv2.INTER_LINEAR) -> np.ndarray:
+    """Bilinear samples of ``image`` (HxW[xC] float32) at ``pts`` (N x 2, x/y): N[xC]."""
+    n = len(pts)
+    if n == 0:
+        shape = (0,) + image.shape[2:]
+        return np.zeros(shape, np.float32)
+    cols = 1024  # cv2.remap wants maps smaller than 32767 on each side
+    rows = -(-n // cols)
+    mx = np.zeros(rows * cols, np.float32)
+    my = np.zeros(rows * cols, np.float32)
+    mx[:n], my[:n] = pts[:, 0], pts[:, 1]
+    out = cv2.remap(image, mx.reshape(rows, cols), my.reshape(rows, cols), interpolation,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape((rows * cols,) + image.shape[2:])[:n]
+
+
+def _lands_in(hole: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Pixels whose ``flow`` ends inside ``hole`` (of the other frame)."""
+    h, w = hole.shape
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    hit = cv2.remap(hole.astype(np.float32), gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return hit > 0.01
+
+
+def _inside(pts: np.ndarray, w: int, h: int) -> np.ndarray:
+    return (pts[:, 0] >= 0) & (pts[:, 0] <= w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h - 1)
+
+
+# ----------------------------------------------------------------------------- window
+
+
+class _Window:
+    """Frames, holes and completed flows for the frames near the current target.
+
+    Everything is computed on first use and dropped by :meth:`evict`; nothing
+    refers to frames outside ``[lo, hi]`` after an eviction.
+    """
+
+    def __init__(self, frames: FrameSequence, masks: FrameSequence, cfg: FlowGuidedConfig):
+        self.frames, self.masks, self.cfg = frames, masks, cfg
+        self.n = len(frames)
+        preset, finest = _FLOW_PRESETS[cfg.flow_preset]
+        self.dis = cv2.DISOpticalFlow_create(preset)
+        if finest is not None:
+            self.dis.setFinestScale(finest)
+        self.shape: tuple[int, int] | None = None
+        self._rgb: dict[int, np.ndarray] = {}
+        self._hole: dict[int, np.ndarray] = {}
+        self._valid: dict[int, np.ndarray] = {}
+        self._rgbf: dict[int, np.ndarray] = {}
+        self._gray: dict[int, np.ndarray] = {}
+        self._fwd: dict[int, np.ndarray] = {}  # completed flow i -> i+1
+        self._bwd: dict[int, np.ndarray] = {}  # completed flow i -> i-1
+        self._solvers: dict[bytes, HoleSolver] = {}  # a few recent factorisations, by region
+
+    def _load(self, i: int) -> None:
+        if i in self._rgb:
+            return
+        rgb = np.asarray(self.frames[i])
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise VideoError(f"frame {i} must be RGB uint8 HxWx3, got {rgb.dtype} {rgb.shape}")
+        if self.shape is None:
+            self.shape = rgb.shape[:2]
+        elif rgb.shape[:2] != self.shape:
+            raise VideoError(f"frame {i} is {rgb.shape[1]}x{rgb.shape[0]}, "
+                             f"earlier frames are {self.shape[1]}x{self.shape[0]}")
+        hole = np.asarray(self.masks[i])
+        if hole.ndim != 2 or hole.shape != self.shape:
+            raise MaskError(f"mask {i} has shape {hole.shape}, expected {self.shape} (the frame's HxW)")
+        hole = hole.astype(bool, copy=False)
+        if hole.all():
+            raise MaskError(f"mask {i} covers the whole frame: nothing is left to fill it from")
+        self._rgb[i], self._hole[i] = rgb, hole
+
+    def rgb(self, i: int) -> np.ndarray:
+        self._load(i)
+        return self._rgb[i]
+
+    def hole(self, i: int) -> np.ndarray:
+        self._load(i)
+        return self._hole[i]
+
+    def rgbf(self, i: int) -> np.ndarray:
+        if i not in self._rgbf:
+            self._rgbf[i] = self.rgb(i).astype(np.float32)
+        return self._rgbf[i]
+
+    def valid(self, i: int) -> np.ndarray:
+        """1.0 where frame ``i`` is known (bilinear samples > 0.999 touch only known pixels)."""
+        if i not in self._valid:
+            self._valid[i] = (~self.hole(i)).astype(np.float32)
+        return self._valid[i]
+
+    def gray(self, i: int) -> np.ndarray:
+        if i not in self._gray:
+            hole = self.hole(i)
+            g = cv2.cvtColor(self.rgb(i), cv2.COLOR_RGB2GRAY)
+            if hole.any():
+                grown = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+                if self.cfg.prefill == "telea":
+                    g = cv2.inpaint(g, grown.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+                else:
+                    g = push_pull(g, grown)
+            self._gray[i] = g
+        return self._gray[i]
+
+    def _region_solver(self, region: np.ndarray) -> HoleSolver | None:
+        """The membrane solver for a flow's unreliable ``region``, grown by ``flow_margin``
+        and taken at 1/``flow_scale`` size."""
+        if not region.any():
+            return None
+        s = self.cfg.flow_scale
+        small = region
+        if s > 1:
+            h, w = region.shape
+            small = cv2.resize(region.astype(np.uint8) * 255, (-(-w // s), -(-h // s)),
+                               interpolation=cv2.INTER_AREA) > 0
+        m = -(-self.cfg.flow_margin // s)
+        grown = cv2.dilate(small.astype(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8)) > 0 if m else small
+        if grown.all():  # keep a border for the membrane where the hole allows it
+            grown = small
+        return self.solver(grown)
+
+    def _complete(self, solver: HoleSolver | None, flow: np.ndarray) -> np.ndarray:
+        """Replace ``flow`` inside the solver's region by the membrane fill of its border."""
+        if solver is None:
+            return flow
+        s = self.cfg.flow_scale
+        h, w = flow.shape[:2]
+        if s == 1:
+            return solver.laplace(flow).astype(np.float32)
+        hs, ws = solver.hole.shape
+        small = cv2.resize(flow, (ws, hs), interpolation=cv2.INTER_AREA) / s
+        filled = solver.laplace(small).astype(np.float32)
+        up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR) * s
+        region = cv2.resize(solver.hole.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        out = flow.copy()
+        out[region] = up[region]
+        return out
+
+    def _pair(self, i: int) -> None:
+        """Completed flows between frames ``i`` and ``i + 1``, both directions.
+
+        A flow from frame a to b is unreliable where a is a hole and where it
+        points into b's hole (the estimator matched pre-filled pixels there). A
+        first completion over the union of both holes gives the flow that locates
+        the second set; with ``flow_region="warped"`` each direction is then
+        completed again over exactly its own unreliable region.
+        """
+        a, b = self.gray(i), self.gray(i + 1)
+        if min(a.shape) < MIN_FLOW_SIZE:  # too small for DIS's patches: assume no motion
+            raw_f = raw_b = np.zeros(a.shape + (2,), np.float32)
+        else:
+            raw_f, raw_b = self.dis.calc(a, b, None), self.dis.calc(b, a, None)
+        ha, hb = self.hole(i), self.hole(i + 1)
+        solver = self._region_solver(ha | hb)
+        fwd, bwd = self._complete(solver, raw_f), self._complete(solver, raw_b)
+        if self.cfg.flow_region == "warped" and solver is not None:
+            fwd = self._complete(self._region_solver(ha | _lands_in(hb, fwd)), raw_f)
+            bwd = self._complete(self._region_solver(hb | _lands_in(ha, bwd)), raw_b)
+        self._fwd[i], self._bwd[i + 1] = fwd, bwd
+
+    def fwd(self, i: int) -> np.ndarray:
+        if i not in self._fwd:
+            self._pair(i)
+        return self._fwd[i]
+
+    def bwd(self, i: int) -> np.ndarray:
+        if i not in self._bwd:
+            self._pair(i - 1)
+        return self._bwd[i]
+
+    def solver(self, region: np.ndarray) -> HoleSolver:
+        """A :class:`HoleSolver` for ``region``, reused while the region repeats (static masks)."""
+        digest = hashlib.blake2b(np.packbits(region).tobytes() + bytes(str(region.shape), "ascii"),
+                                 digest_size=16).digest()
+        solver = self._solvers.pop(digest, None) or HoleSolver(region)
+        self._solvers[digest] = solver  # most recent last
+        while len(self._solvers) > 4:
+            del self._solvers[next(iter(self._solvers))]
+        return solver
+
+    def evict(self, lo: int, hi: int) -> None:
+        for store in (self._rgb, self._rgbf, self._hole, self._valid, self._gray, self._fwd, self._bwd):
+            for k in [k for k in store if k < lo or k > hi]:
+                del store[k]
+
+
+# ----------------------------------------------------------------------------- backend
+
+
+_OFFSETS = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], np.float32)  # x, y
+# _DIRECTIONS in inpaint.solve are (dy, dx): (0,1), (0,-1), (1,0), (-1,0) -> offsets 1..4 here
+
+
+class FlowGuidedInpainter(Inpainter):
+    """Flow-guided video completion (see the module docstring for the method).
+
+    ``FlowGuidedInpainter(keyframe_filler=None, **config)``: ``config`` holds the
+    fields of :class:`FlowGuidedConfig`.
+
+    **Keyframe filler hook.** Pixels that no frame within ``radius`` shows, and
+    that the current keyframe cannot supply, are filled on a keyframe by
+    ``keyframe_filler(rgb, hole) -> rgb``: ``rgb`` is the keyframe (HxWx3 uint8,
+    with every pixel the video could supply already filled in), ``hole`` is a
+    bool HxW mask of the never-seen pixels; it returns an HxWx3 uint8 image whose
+    pixels inside ``hole`` are used (those outside are ignored). It is called
+    rarely (only when new content must be invented), and the fill it returns is
+    carried along the flow to the following frames. The default is OpenCV's Telea
+    method; a generative model (e.g. Stable Diffusion inpainting) can be plugged
+    in here without touching the propagation.
+    """
+
+    name = "flow"
+
+    def __init__(self, keyframe_filler: KeyframeFiller | None = None, **config):
+        self.config = FlowGuidedConfig(**config)
+        self.keyframe_filler = keyframe_filler or opencv_filler(self.config.filler, self.config.filler_radius)
+
+    # -- public API ---------------------------------------------------------
+
+    def inpaint(self, frames: FrameSequence, masks: FrameSequence,
+                indices: Sequence[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        n = len(frames)
+        if len(masks) != n:
+            raise MaskError(f"{len(masks)} masks for {n} frames")
+        if indices is None:
+            targets = range(n)
+        else:
+            targets = sorted(set(int(i) for i in indices))
+            bad = [i for i in targets if not 0 <= i < n]
+            if bad:
+                raise IndexError(f"frame index {bad[0]} out of range for a video of {n} frames")
+        return self._run(frames, masks, targets)
+
+    def preview(self, frames: FrameSequence, masks: FrameSequence, index: int,
+                radius: int | None = None) -> np.ndarray:
+        """Frame ``index`` filled using only frames within ``radius`` of it.
+
+        The default radius is ``min(config.radius, PREVIEW_RADIUS)``: a couple of
+        seconds at 480p. The full run may fill some pixels differently (it reaches
+        further and carries keyframes along).
+        """
+        radius = min(self.config.radius, PREVIEW_RADIUS) if radius is None else radius
+        runner = FlowGuidedInpainter(self.keyframe_filler, **{**self.config.__dict__, "radius": radius})
+        for _, rgb in runner.inpaint(frames, masks, [index]):
+            return rgb
+        raise TamError("no frame was produced")  # unreachable: inpaint yields once per index
+
+    # -- the work -----------------------------------------------------------
+
+    def _run(self, frames, masks, targets) -> Iterator[tuple[int, np.ndarray]]:
+        cfg = self.config
+        win = _Window(frames, masks, cfg)
+        key = None  # (keyframe rgb float32, coordinate map HxWx2 into it) or None
+        prev_t = None
+        prev_out = None  # the previous output frame (float32), for temporal smoothing
+        for t in targets:
+            win.evict(t - cfg.radius, t + cfg.radius)
+            rgb, hole = win.rgb(t), win.hole(t)
+            consecutive = prev_t is not None and t == prev_t + 1
+            prev_t = t
+            if not hole.any() or not consecutive:
+                key = prev_out = None
+            elif key is not None:
+                key = (key[0], self._advance(key[1], win.bwd(t)))
+            if not hole.any():
+                yield t, rgb.copy()
+                continue
+            out, keyframe = self._fill(win, t, key, prev_out)
+            prev_out = out.astype(np.float32) if cfg.smoothing > 0 else None
+            if keyframe:
+                h, w = hole.shape
+                grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+                key = (out.astype(np.float32), grid)
+            yield t, out
+
+    @staticmethod
+    def _advance(coords: np.ndarray, bwd: np.ndarray) -> np.ndarray:
+        """Carry a coordinate map one frame forward: C_t(x) = C_{t-1}(x + bwd_t(x))."""
+        h, w = bwd.shape[:2]
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        return cv2.remap(coords, gx + bwd[..., 0], gy + bwd[..., 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=(-1e6, -1e6))
+
+    def _samples(self, image: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """Colours at ``pts`` and at its four neighbours: N x 5 x 3."""
+        interp = cv2.INTER_CUBIC if self.config.interpolation == "cubic" else cv2.INTER_LINEAR
+        h, w = image.shape[:2]
+        out = np.empty((len(pts), len(_OFFSETS), 3), np.float32)
+        for k, off in enumerate(_OFFSETS):
+            q = pts + off
+            q[:, 0] = np.clip(q[:, 0], 0, w - 1)
+            q[:, 1] = np.clip(q[:, 1], 0, h - 1)
+            out[:, k] = _sample(image, q, interp)
+        return out
+
+    def _fill(self, win: _Window, t: int, key, previous: np.ndarray | None) -> tuple[np.ndarray, bool]:
+        cfg = self.config
+        rgb, hole = win.rgb(t), win.hole(t)
+        h, w = hole.shape
+        ys, xs = np.nonzero(hole)
+        pts = np.stack([xs, ys], axis=1).astype(np.float32)
+        npts = len(pts)
+
+        # the nearest known landings forward and backward in time
+        results = []
+        for step in (1, -1):
+            samples = np.zeros((npts, len(_OFFSETS), 3), np.float32)
+            found, dist = self._chain_into(win, t, pts, step, samples)
+            results.append((found, dist, samples))
+        (ff, df, fsm), (bf, db, bsm) = results
+        if cfg.combine == "nearest":
+            wf = (ff & (~bf | (df <= db))).astype(np.float32)
+            wb = (bf & ~(wf > 0)).astype(np.float32)
+        elif cfg.combine == "equal":
+            wf, wb = ff.astype(np.float32), bf.astype(np.float32)
+        else:
+            wf = np.where(ff, 1.0 / np.maximum(df, 1), 0).astype(np.float32)
+            wb = np.where(bf, 1.0 / np.maximum(db, 1), 0).astype(np.float32)
+        total = wf + wb
+        seen = total > 0
+        samples = np.zeros((npts, len(_OFFSETS), 3), np.float32)
+        samples[seen] = (fsm[seen] * wf[seen, None, None] + bsm[seen] * wb[seen, None, None]) / total[seen, None, None]
+
+        unseen = ~seen
+        made_keyframe = False
+        if unseen.any() and key is not None:
+            kimg, coords = key
+            c = coords[ys[unseen], xs[unseen]]
+            ok = _inside(c, w, h)
+            idx = np.nonzero(unseen)[0][ok]
+            if len(idx):
+                samples[idx] = self._samples(kimg, c[ok])
+                unseen[idx] = False
+        if unseen.any():
+            made_keyframe = True
+            draft = rgb.copy()
+            draft[ys[~unseen], xs[~unseen]] = np.clip(samples[~unseen, 0] + 0.5, 0, 255).astype(np.uint8)
+            never = np.zeros((h, w), bool)
+            never[ys[unseen], xs[unseen]] = True
+            filled = np.asarray(self.keyframe_filler(draft, never))
+            if filled.shape != rgb.shape:
+                raise TamError(f"keyframe filler returned shape {filled.shape}, expected {rgb.shape}")
+            idx = np.nonzero(unseen)[0]
+            samples[idx] = self._samples(filled.astype(np.float32), pts[idx])
+
+        if previous is not None and cfg.smoothing > 0 and t > 0:
+            # recursive temporal smoothing: blend with the previous output, carried by the flow
+            back = pts + _sample(win.bwd(t), pts)
+            ok = _inside(back, w, h)
+            samples[ok] = (1 - cfg.smoothing) * samples[ok] + cfg.smoothing * self._samples(previous, back[ok])
+
+        out = rgb.copy()
+        if cfg.poisson:
+            values = self._blend(win.solver(hole), rgb, samples)
+        else:
+            values = samples[:, 0]
+        out[ys, xs] = np.clip(values + 0.5, 0, 255).astype(np.uint8)
+        return out, made_keyframe
+
+    def _chain_into(self, win: _Window, t: int, pts: np.ndarray, step: int, samples: np.ndarray):
+        """Follow hole pixels of ``t`` along the completed flow in one direction.
+
+        A pixel's chain ends when a step fails the forward-backward check, leaves
+        the frame, or has collected ``candidates`` known landings. ``samples``
+        (N x 5 x 3) receives the mean of the landings' colours (with neighbours,
+        for the blending gradients); returns (found, mean temporal distance).
+        """
+        cfg = self.config
+        h, w = win.shape
+        npts = len(pts)
+        hits = np.zeros(npts, np.int32)
+        dist = np.zeros(npts, np.float32)
+        alive = np.ones(npts, bool)
+        cur = pts.copy()
+        s = t
+        while True:
+            nxt = s + step
+            if not 0 <= nxt < win.n or abs(nxt - t) > cfg.radius:
+                break
+            active = np.nonzero(alive & (hits < cfg.candidates))[0]
+            if not len(active):
+                break
+            p = cur[active]
+            flow = win.fwd(s) if step > 0 else win.bwd(s)
+            back = win.bwd(nxt) if step > 0 else win.fwd(nxt)
+            f = _sample(flow, p)
+            q = p + f
+            r = _sample(back, q)
+            err = np.linalg.norm(f + r, axis=1)
+            ok = _inside(q, w, h) & (err <= cfg.consistency + cfg.consistency_rel * np.linalg.norm(f, axis=1))
+            alive[active[~ok]] = False
+            cur[active] = q
+            good = active[ok]
+            if len(good):
+                known = _sample(win.valid(nxt), cur[good]) > 0.999
+                hit = good[known]
+                if len(hit):
+                    hits[hit] += 1
+                    dist[hit] += abs(nxt - t)
+                    samples[hit] += self._samples(win.rgbf(nxt), cur[hit])
+            s = nxt
+        found = hits > 0
+        samples[found] /= hits[found, None, None]
+        dist[found] /= hits[found]
+        return found, dist
+
+    @staticmethod
+    def _blend(solver: HoleSolver, rgb: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        """Poisson reconstruction of the hole guided by each pixel's source gradients."""
+        centre = samples[:, 0].astype(np.float64)
+        # one-sided source gradients towards each direction of inpaint.solve._DIRECTIONS
+        own = [samples[:, k].astype(np.float64) - centre for k in (1, 2, 3, 4)]
+        opposite = (1, 0, 3, 2)
+        guidance = []
+        for k, (inside, nb, _, _) in enumerate(solver.links):
+            g = own[k].copy()
+            both = inside & (nb >= 0)
+            # the neighbour's own estimate of the same difference, seen from its side
+            g[both] = 0.5 * (g[both] - own[opposite[k]][nb[both]])
+            guidance.append(g)
+        return solver.poisson(rgb.astype(np.float64), guidance, centre)
