@@ -421,6 +421,9 @@ def main(argv=None) -> int:
     except TamError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ValueError as e:  # a backend's config rejected an option value
+        print(f"error: {str(e).splitlines()[0] if str(e) else 'invalid value'}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
