@@ -44,8 +44,8 @@ _DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
 
 @dataclass(frozen=True)
 class ClassicalTrackerConfig:
-    work_side: int = 448          # longest side of the internal working size (pixels)
-    flow_preset: str = "medium"   # DIS preset: ultrafast, fast, medium
+    work_side: int = 512          # longest side of the internal working size (pixels)
+    flow_preset: str = "fast"     # DIS preset: ultrafast, fast, medium
     bins: int = 16                # colour histogram bins per channel
     band: int = 25                # background model: pixels within this distance of an object
     motion_weight: float = 1.0    # exponent of the motion prior
@@ -63,8 +63,6 @@ class ClassicalTrackerConfig:
     area_shrink: float = 0.95     # an object keeps at least this share of its previous area ...
     area_grow: float = 1.05       # ... and at most this multiple, unless the evidence is overwhelming
     shift_weight: float = 0.8     # share of the whole-object shift (template match) in the motion prior
-    rigid_tol: float = 0.15       # flow that departs from the object's own fitted motion by more than
-                                  # this share of its size (plus 2 px) is not trusted for that object
     shift_scale: float = 0.5      # template matching runs at this fraction of the working size
     redetect_ratio: float = 0.6   # an object whose colour fit falls under this share of its
                                   # annotated fit is searched for again over the whole frame
@@ -258,12 +256,6 @@ class ClassicalTracker(Tracker):
                 p = prob[i + 1]
                 if max(p[:2].max(), p[-2:].max(), p[:, :2].max(), p[:, -2:].max()) > 0.5:
                     kept[i] = min(1.0, float(warped[i + 1].sum()) / (float(p.sum()) + 1e-6))
-            if cfg.rigid_tol > 0:
-                for i, fitted in enumerate(_own_motion(prob, fwd, mx, my, gx, gy, cfg.rigid_tol), 1):
-                    if fitted is not None:
-                        moved, agree = fitted
-                        warped[i] = agree * warped[i] + (1 - agree) * moved
-                warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
             if cfg.shift_weight > 0:
                 for i, moved in enumerate(_shift_objects(prev.lab, cur.lab, prob, cfg.shift_scale), 1):
                     if moved is not None:
@@ -487,45 +479,6 @@ def _shift_objects(prev: np.ndarray, cur: np.ndarray, prob: np.ndarray, scale: f
         dy = (sy0 + loc[1] - y0) / f
         mat = np.float32([[1, 0, dx], [0, 1, dy]])
         out[i] = cv2.warpAffine(p, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    return out
-
-
-def _own_motion(prob: np.ndarray, fwd: np.ndarray, mx: np.ndarray, my: np.ndarray, gx: np.ndarray,
-                gy: np.ndarray, tol: float, samples: int = 1500):
-    """Per object: its previous probability moved by its own robust similarity motion, and where
-    the dense flow agrees with that motion (or None when no fit).
-
-    The similarity is fitted (RANSAC) to the forward flow sampled inside the
-    object's previous mask, so the flow of an occluder passing in front, which
-    moves differently, is outvoted. ``agree`` is 1 where the backward flow of a
-    current pixel lands where the fitted motion says it came from.
-    """
-    h, w = fwd.shape[:2]
-    rng = np.random.default_rng(0)
-    out = []
-    for p in prob[1:]:
-        ys, xs = np.nonzero(p > 0.5)
-        if len(ys) < 20:
-            out.append(None)
-            continue
-        if len(ys) > samples:
-            pick = rng.choice(len(ys), samples, replace=False)
-            ys, xs = ys[pick], xs[pick]
-        src = np.stack([xs, ys], 1).astype(np.float32)
-        dst = src + fwd[ys, xs]
-        size = float(np.sqrt(len(np.nonzero(p > 0.5)[0])))
-        mat, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
-                                               ransacReprojThreshold=max(1.0, 0.02 * size))
-        if mat is None or inl is None or inl.mean() < 0.3:
-            out.append(None)
-            continue
-        moved = cv2.warpAffine(p, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        inv = cv2.invertAffineTransform(mat)
-        ex = inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2]
-        ey = inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2]
-        d = np.hypot(mx - ex, my - ey)
-        t = 2.0 + tol * size
-        out.append((moved, np.exp(-(d / t) ** 2)))
     return out
 
 
