@@ -14,20 +14,10 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from tam.frames import FrameSequence
-from tam.registry import Registry
+from tam.registry import Backend, Registry
 
 
-class Inpainter(ABC):
-    name: str = ""
-
-    @classmethod
-    def is_available(cls) -> bool:
-        return True
-
-    @classmethod
-    def unavailable_reason(cls) -> str:
-        return ""
-
+class Inpainter(Backend, ABC):
     @abstractmethod
     def inpaint(
         self,

@@ -7,23 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 from collections import OrderedDict
 
 import numpy as np
 
 from tam.errors import BackendError
-
-
-def packages_present(*names: str) -> bool:
-    """True when every named module can be found (a top-level name is not imported)."""
-    for name in names:
-        try:
-            if importlib.util.find_spec(name) is None:
-                return False
-        except (ImportError, ValueError):
-            return False
-    return True
 
 
 def pick_device(requested: str | None = None):

@@ -15,6 +15,20 @@ from tam.errors import BackendError
 T = TypeVar("T")
 
 
+class Backend:
+    """What every backend kind shares: a name, and whether it can run here (and why not)."""
+
+    name: str = ""
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return True
+
+    @classmethod
+    def unavailable_reason(cls) -> str:
+        return ""
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
@@ -27,7 +41,8 @@ class Entry:
         return getattr(importlib.import_module(module_name), attr)
 
 
-def _modules_present(names: tuple[str, ...]) -> bool:
+def packages_present(*names: str) -> bool:
+    """True when every named module can be found (nothing is imported)."""
     for name in names:
         try:
             if importlib.util.find_spec(name) is None:
@@ -60,7 +75,7 @@ class Registry(Generic[T]):
 
     def is_available(self, name: str) -> bool:
         entry = self.entry(name)
-        if not _modules_present(entry.needs):
+        if not packages_present(*entry.needs):
             return False
         return bool(entry.load_class().is_available())
 
@@ -72,7 +87,7 @@ class Registry(Generic[T]):
 
     def unavailable_reason(self, name: str) -> str:
         entry = self.entry(name)
-        missing = [m for m in entry.needs if not _modules_present((m,))]
+        missing = [m for m in entry.needs if not packages_present(m)]
         if missing:
             return f"{self.kind} backend {name!r} needs the Python package(s) {', '.join(missing)}"
         return str(entry.load_class().unavailable_reason())
@@ -86,7 +101,7 @@ class Registry(Generic[T]):
         """
         name = name or self.default
         entry = self.entry(name)
-        if not _modules_present(entry.needs):
+        if not packages_present(*entry.needs):
             raise BackendError(self.unavailable_reason(name))
         cls = entry.load_class()
         if not config and not cls.is_available():

@@ -9,11 +9,9 @@ any pixel format (10-bit, alpha) is converted to RGB uint8.
 """
 from __future__ import annotations
 
-import math
 import os
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -238,11 +236,12 @@ class _FileReader:
             except av.error.FFmpegError:
                 pass  # a truncated file: keep the packets read so far, decoding decides
             ctx = vstream.codec_context
-            width, height, pix_fmt = ctx.width, ctx.height, ctx.pix_fmt
-            codec_name = ctx.name
+            if ctx is None:
+                raise VideoError(f"{path.name}: no decoder here for its video stream")
+            pix_fmt, codec_name = ctx.pix_fmt, ctx.name
             avg_rate = vstream.average_rate or vstream.guessed_rate or vstream.base_rate
             audio = astreams[0] if astreams else None
-            audio_codec = audio.codec_context.name if audio is not None else None
+            audio_codec = audio.codec_context.name if audio is not None and audio.codec_context else None
         finally:
             container.close()
         ptss = sorted(set(ptss))
@@ -281,7 +280,6 @@ class _FileReader:
             audio_codec=audio_codec, video_codec=codec_name, pix_fmt=pix_fmt,
             variable_frame_rate=vfr, timestamps=ts,
         )
-        del width, height, pix_fmt
 
     def _prune_undecodable_tail(self) -> None:
         """A truncated file lists packets it cannot decode; find the last decodable frame."""

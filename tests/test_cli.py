@@ -116,7 +116,6 @@ def test_output_in_missing_or_read_only_directory(capsys, tmp_path, clip):
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o555)
-        from tam.fileio import check_writable_dir
         import tam.fileio as fileio
         real_access = os.access
         try:
@@ -125,7 +124,6 @@ def test_output_in_missing_or_read_only_directory(capsys, tmp_path, clip):
                            match="not writable")
         finally:
             fileio.os.access = real_access
-        del check_writable_dir
     else:
         ro = tmp_path / "ro"
         ro.mkdir()

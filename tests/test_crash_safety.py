@@ -1,5 +1,4 @@
 """Killing the process mid-work loses at most the frame being written; outputs never appear half-done."""
-import os
 import signal
 import subprocess
 import sys

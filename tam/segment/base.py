@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tam.errors import PromptError
-from tam.registry import Registry
+from tam.registry import Backend, Registry
 
 
 @dataclass(frozen=True)
@@ -55,18 +55,8 @@ class SegmentResult:
     logits: np.ndarray | None = None  # low-res logits to feed back as ``mask_input``
 
 
-class Segmenter(ABC):
+class Segmenter(Backend, ABC):
     """One interface for every click-to-mask backend. RGB uint8 in, bool mask out."""
-
-    name: str = ""
-
-    @classmethod
-    def is_available(cls) -> bool:
-        return True
-
-    @classmethod
-    def unavailable_reason(cls) -> str:
-        return ""
 
     @abstractmethod
     def set_image(self, image: np.ndarray) -> None:

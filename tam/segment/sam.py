@@ -18,7 +18,8 @@ import numpy as np
 
 from tam import weights
 from tam.errors import BackendError
-from tam.neural import LRU, image_digest, packages_present
+from tam.neural import LRU, image_digest
+from tam.registry import packages_present
 from tam.segment.base import Prompt, Segmenter, SegmentResult
 
 MODEL_TYPES = ("vit_b", "vit_l", "vit_h")

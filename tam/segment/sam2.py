@@ -17,7 +17,8 @@ import numpy as np
 
 from tam import weights
 from tam.errors import BackendError
-from tam.neural import LRU, image_digest, packages_present
+from tam.neural import LRU, image_digest
+from tam.registry import packages_present
 from tam.segment.base import Prompt, Segmenter, SegmentResult
 
 MASK_LOGIT = 10.0

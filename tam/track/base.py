@@ -19,20 +19,10 @@ from typing import Any
 import numpy as np
 
 from tam.frames import FrameSequence
-from tam.registry import Registry
+from tam.registry import Backend, Registry
 
 
-class Tracker(ABC):
-    name: str = ""
-
-    @classmethod
-    def is_available(cls) -> bool:
-        return True
-
-    @classmethod
-    def unavailable_reason(cls) -> str:
-        return ""
-
+class Tracker(Backend, ABC):
     def init_state(self, frames: FrameSequence) -> Any:
         """Per-video state (caches, model memory). The caller keeps it; default: none."""
         return None

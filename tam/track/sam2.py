@@ -32,7 +32,7 @@ import numpy as np
 
 from tam.errors import MaskError
 from tam.frames import FrameSequence
-from tam.neural import packages_present
+from tam.registry import packages_present
 from tam.segment.sam2 import Sam2Config, build_sam2_model, normalize_model, resolve_sam2
 from tam.track.base import Tracker
 
