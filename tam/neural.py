@@ -14,6 +14,28 @@ import numpy as np
 from tam.errors import BackendError
 
 
+def checkpoint_problem(packages: tuple[str, ...], install: str, family: str, label: str, default: str,
+                       checkpoint=None) -> str:
+    """Why a checkpoint-based backend cannot run here, in one line ('' when it can).
+
+    ``family`` is the weights family (``sam``, ``sam2``), ``label`` its name for
+    people, ``default`` the checkpoint that ``weights download`` should fetch.
+    """
+    from pathlib import Path
+
+    from tam import weights
+    from tam.registry import packages_present
+
+    if not packages_present(*packages):
+        return f"the {family} backend needs {install}"
+    if checkpoint is not None:
+        return "" if Path(checkpoint).is_file() else f"{label} checkpoint {checkpoint} does not exist"
+    if not weights.installed(family):
+        return (f"no {label} checkpoint installed: run python -m tam weights download {default} "
+                "(or pass --checkpoint FILE)")
+    return ""
+
+
 def pick_device(requested: str | None = None):
     """A ``torch.device``: the requested one, else CUDA when present, else CPU."""
     import torch

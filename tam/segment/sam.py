@@ -18,8 +18,7 @@ import numpy as np
 
 from tam import weights
 from tam.errors import BackendError
-from tam.neural import LRU, image_digest
-from tam.registry import packages_present
+from tam.neural import LRU, checkpoint_problem, image_digest
 from tam.segment.base import Prompt, Segmenter, SegmentResult
 
 MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
@@ -77,22 +76,11 @@ class SamSegmenter(Segmenter):
 
     @classmethod
     def is_available(cls, checkpoint: str | Path | None = None) -> bool:
-        if not packages_present("torch", "torchvision", "segment_anything"):
-            return False
-        if checkpoint is not None:
-            return Path(checkpoint).is_file()
-        return bool(weights.installed("sam"))
+        return not cls.unavailable_reason(checkpoint)
 
     @classmethod
     def unavailable_reason(cls, checkpoint: str | Path | None = None) -> str:
-        if not packages_present("torch", "torchvision", "segment_anything"):
-            return "the sam backend needs torch, torchvision and segment-anything (pip install segment-anything)"
-        if checkpoint is not None and not Path(checkpoint).is_file():
-            return f"SAM checkpoint {checkpoint} does not exist"
-        if not weights.installed("sam"):
-            return ("no SAM checkpoint installed: run python -m tam weights download sam-vit-b "
-                    "(or pass --checkpoint FILE)")
-        return ""
+        return checkpoint_problem(("torch", "torchvision", "segment_anything"), "torch, torchvision and segment-anything (pip install segment-anything)", "sam", "SAM", "sam-vit-b", checkpoint)
 
     @staticmethod
     def _resolve(cfg: SamConfig) -> tuple[Path, str | None]:

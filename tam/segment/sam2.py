@@ -17,8 +17,7 @@ import numpy as np
 
 from tam import weights
 from tam.errors import BackendError
-from tam.neural import LRU, image_digest
-from tam.registry import packages_present
+from tam.neural import LRU, checkpoint_problem, image_digest
 from tam.segment.base import Prompt, Segmenter, SegmentResult
 
 MASK_LOGIT = 10.0
@@ -130,22 +129,11 @@ class Sam2Segmenter(Segmenter):
 
     @classmethod
     def is_available(cls, checkpoint: str | Path | None = None) -> bool:
-        if not packages_present("torch", "torchvision", "sam2"):
-            return False
-        if checkpoint is not None:
-            return Path(checkpoint).is_file()
-        return bool(weights.installed("sam2"))
+        return not cls.unavailable_reason(checkpoint)
 
     @classmethod
     def unavailable_reason(cls, checkpoint: str | Path | None = None) -> str:
-        if not packages_present("torch", "torchvision", "sam2"):
-            return "the sam2 backend needs torch, torchvision and sam2 (pip install sam2)"
-        if checkpoint is not None and not Path(checkpoint).is_file():
-            return f"SAM 2 checkpoint {checkpoint} does not exist"
-        if not weights.installed("sam2"):
-            return ("no SAM 2.1 checkpoint installed: run python -m tam weights download sam2.1-tiny "
-                    "(or pass --checkpoint FILE)")
-        return ""
+        return checkpoint_problem(("torch", "torchvision", "sam2"), "torch, torchvision and sam2 (pip install sam2)", "sam2", "SAM 2.1", "sam2.1-tiny", checkpoint)
 
     def load(self):
         if self._predictor is not None:
