@@ -22,40 +22,13 @@ pytest.importorskip("sam2", reason="sam2 is not installed")
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SEQUENCE = DATA / "davis2017_432x240" / "schoolgirls"
-SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+from tests.tiny_sam2 import SAM2_CONFIG, tiny_sam2_overrides  # noqa: E402
 NUM_FRAMES = 8
 
 
-def tiny_overrides(size=128, dim=32, mem=16):
-    """SAM 2.1 shrunk to a few hundred thousand weights, with a short memory (2 frames)."""
-    f = size // 16
-    layer = "++model.memory_attention.layer"
-    return [
-        f"++model.image_size={size}",
-        "++model.image_encoder.trunk.embed_dim=8",
-        "++model.image_encoder.trunk.stages=[1,1,2,1]",
-        "++model.image_encoder.trunk.global_att_blocks=[3]",
-        "++model.image_encoder.neck.backbone_channel_list=[64,32,16,8]",
-        f"++model.image_encoder.neck.d_model={dim}",
-        f"++model.image_encoder.neck.position_encoding.num_pos_feats={dim}",
-        f"++model.memory_attention.d_model={dim}",
-        "++model.memory_attention.num_layers=1",
-        f"{layer}.d_model={dim}",
-        f"{layer}.dim_feedforward={2 * dim}",
-        f"{layer}.self_attention.embedding_dim={dim}",
-        f"{layer}.self_attention.feat_sizes=[{f},{f}]",
-        f"{layer}.cross_attention.embedding_dim={dim}",
-        f"{layer}.cross_attention.feat_sizes=[{f},{f}]",
-        f"{layer}.cross_attention.kv_in_dim={mem}",
-        f"++model.memory_encoder.out_dim={mem}",
-        f"++model.memory_encoder.in_dim={dim}",
-        f"++model.memory_encoder.position_encoding.num_pos_feats={mem}",
-        f"++model.memory_encoder.mask_downsampler.embed_dim={dim}",
-        f"++model.memory_encoder.fuser.layer.dim={dim}",
-        "++model.memory_encoder.fuser.num_layers=1",
-        "++model.num_maskmem=2",
-        "++model.max_obj_ptrs_in_encoder=2",
-    ]
+def tiny_overrides():
+    """Tiny SAM 2.1 with a short memory (2 frames)."""
+    return tiny_sam2_overrides(memory_frames=2)
 
 
 @pytest.fixture(scope="module", autouse=True)

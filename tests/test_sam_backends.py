@@ -24,37 +24,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_SAM = "vit_tiny_test"
-SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
-
-
-def tiny_sam2_overrides(size=128, dim=32, mem=16):
-    """A SAM 2.1 config shrunk to a few hundred thousand weights (same architecture)."""
-    f = size // 16
-    layer = "++model.memory_attention.layer"
-    return [
-        f"++model.image_size={size}",
-        "++model.image_encoder.trunk.embed_dim=8",
-        "++model.image_encoder.trunk.stages=[1,1,2,1]",
-        "++model.image_encoder.trunk.global_att_blocks=[3]",
-        "++model.image_encoder.neck.backbone_channel_list=[64,32,16,8]",
-        f"++model.image_encoder.neck.d_model={dim}",
-        f"++model.image_encoder.neck.position_encoding.num_pos_feats={dim}",
-        f"++model.memory_attention.d_model={dim}",
-        "++model.memory_attention.num_layers=1",
-        f"{layer}.d_model={dim}",
-        f"{layer}.dim_feedforward={2 * dim}",
-        f"{layer}.self_attention.embedding_dim={dim}",
-        f"{layer}.self_attention.feat_sizes=[{f},{f}]",
-        f"{layer}.cross_attention.embedding_dim={dim}",
-        f"{layer}.cross_attention.feat_sizes=[{f},{f}]",
-        f"{layer}.cross_attention.kv_in_dim={mem}",
-        f"++model.memory_encoder.out_dim={mem}",
-        f"++model.memory_encoder.in_dim={dim}",
-        f"++model.memory_encoder.position_encoding.num_pos_feats={mem}",
-        f"++model.memory_encoder.mask_downsampler.embed_dim={dim}",
-        f"++model.memory_encoder.fuser.layer.dim={dim}",
-        "++model.memory_encoder.fuser.num_layers=1",
-    ]
+from tests.tiny_sam2 import SAM2_CONFIG, tiny_sam2_overrides
 
 
 def tiny_sam(checkpoint=None):
