@@ -16,13 +16,13 @@ import pytest
 from tam.errors import MaskError
 from tam.frames import ArrayFrames
 from tam.track.propagation import count_frames, plan_segments, track
+from tests.tiny_sam2 import SAM2_CONFIG, tiny_sam2_overrides
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 pytest.importorskip("sam2", reason="sam2 is not installed")
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SEQUENCE = DATA / "davis2017_432x240" / "schoolgirls"
-from tests.tiny_sam2 import SAM2_CONFIG, tiny_sam2_overrides  # noqa: E402
 NUM_FRAMES = 8
 
 
