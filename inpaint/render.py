@@ -95,7 +95,7 @@ def write_output(frames: Iterator[tuple[int, np.ndarray]], out: str | os.PathLik
     """
     out = Path(out)
     if out.suffix.lower() == ".mp4":
-        check_writable_dir(out.parent if str(out.parent) else ".")
+        check_writable_dir(out.parent)
         with VideoWriter(out, width, height, fps, timestamps, audio_from=audio_from) as writer:
             for done, (_, rgb) in enumerate(frames, 1):
                 writer.write(rgb)

@@ -125,7 +125,7 @@ def cmd_segment(args) -> int:
     except OSError as e:
         raise TamError(f"cannot read image {path.name}: {e}") from None
     out = Path(args.out)
-    check_writable_dir(out.parent if str(out.parent) else ".")
+    check_writable_dir(out.parent)
     prompt = Prompt.from_clicks(args.point or [], args.box)
     h, w = image.shape[:2]
     prompt.validate(w, h)
@@ -160,7 +160,7 @@ def _studio(source, args, **config):
 def _check_out_dir(out: Path) -> None:
     from tam.fileio import check_writable_dir
 
-    check_writable_dir(out.parent if str(out.parent) else ".")
+    check_writable_dir(out.parent)
 
 
 def _read_clicks_file(path: str) -> list[dict]:

@@ -42,11 +42,11 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
                  timestamps: list[float] | None = None, audio_from: str | os.PathLike | None = None,
-                 crf: int = 17, preset: str = "medium", gray: bool = False):
+                 crf: int = 17, preset: str = "medium"):
         import av
 
         self.path = Path(path)
-        check_writable_dir(self.path.parent if str(self.path.parent) else ".")
+        check_writable_dir(self.path.parent)
         if width < 2 or height < 2:
             raise OutputError(f"cannot encode a {width}x{height} video")
         self.width, self.height, self.fps = width, height, fps
@@ -64,8 +64,6 @@ class VideoWriter:
         stream.time_base = TIME_BASE
         stream.codec_context.time_base = TIME_BASE
         stream.options = {"crf": str(crf), "preset": preset}
-        if gray:
-            stream.options["tune"] = "grain"
         self._stream = stream
         self._audio_src = self._audio_out = None
         if self.audio_from is not None:

@@ -25,7 +25,7 @@ def check_writable_dir(directory: str | os.PathLike) -> Path:
 def atomic_path(target: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path next to ``target``; rename it over ``target`` on success."""
     target = Path(target)
-    check_writable_dir(target.parent if str(target.parent) else Path("."))
+    check_writable_dir(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp",
                                dir=target.parent)
     os.close(fd)
@@ -44,11 +44,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None):
 def atomic_dir(target: str | os.PathLike):
     """Yield a temporary folder next to ``target``; it replaces ``target`` on success."""
     target = Path(target)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"output directory does not exist: {parent}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output directory is not writable: {parent}")
+    parent = check_writable_dir(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
         yield tmp

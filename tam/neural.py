@@ -14,6 +14,54 @@ import numpy as np
 from tam.errors import BackendError
 
 
+MASK_LOGIT = 10.0  # a given mask fed back as confident low-resolution logits: +10 inside, -10 out
+
+
+def prompt_arrays(prompt):
+    """``(points, labels, box, multimask)`` in the arrays the SAM predictors take.
+
+    One click is ambiguous (part, object, group): ask for several masks then and
+    keep the one the model rates best; more prompts pin it down to one mask.
+    """
+    points = labels = box = None
+    if len(prompt.points):
+        points = np.asarray(prompt.points, np.float32).reshape(-1, 2)
+        labels = np.asarray(prompt.labels, np.int32).reshape(-1)
+    if prompt.box is not None:
+        box = np.asarray(prompt.box, np.float32).reshape(4)
+    multimask = box is None and points is not None and len(points) == 1
+    return points, labels, box, multimask
+
+
+def best_result(masks, scores, logits):
+    """The predictor's best-scored mask as a SegmentResult, its logits kept to feed back."""
+    from tam.segment.base import SegmentResult
+
+    best = int(np.argmax(scores))
+    return SegmentResult(
+        mask=np.asarray(masks[best] > 0, dtype=bool),
+        score=float(np.clip(scores[best], 0.0, 1.0)),
+        logits=np.asarray(logits[best: best + 1], dtype=np.float32),
+    )
+
+
+def check_image(image) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("image must be an RGB uint8 array of shape HxWx3")
+
+
+def earlier_logits(mask, side: int, hw) -> np.ndarray | None:
+    """``mask`` as 1xLxL logits when it already is low-resolution logits; None when it is a
+    mask of the image's size (the caller converts it); BackendError for anything else."""
+    m = np.asarray(mask)
+    if m.dtype.kind == "f" and m.shape[-2:] == (side, side) and m.ndim in (2, 3):
+        return m.reshape(1, side, side).astype(np.float32)
+    if m.shape != tuple(hw):
+        raise BackendError(f"mask_input must be {side}x{side} logits or a mask of the image size "
+                           f"{hw[1]}x{hw[0]}, got shape {m.shape}")
+    return None
+
+
 def checkpoint_problem(packages: tuple[str, ...], install: str, family: str, label: str, default: str,
                        checkpoint=None) -> str:
     """Why a checkpoint-based backend cannot run here, in one line ('' when it can).

@@ -173,11 +173,8 @@ class Studio:
             raise PromptError(f"frame {frame} is outside 0..{p.num_frames - 1}")
         holes = self.holes(ids)
         [(_, out)] = list(render_frames(p.source(), p.frames, holes, self.backends.inpainter(),
-                                        self._feather_source(), indices=[frame]))
+                                        self.config.holes.feather, indices=[frame]))
         return p.source()[frame], out
-
-    def _feather_source(self) -> int:
-        return self.config.holes.feather
 
     def render(self, out: str | os.PathLike, ids: Sequence[int] | None = None,
                should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, int]]:
@@ -187,7 +184,7 @@ class Studio:
             raise MaskError("no masks yet: segment and track an object first")
         probe = p.probe
         frames = render_frames(p.source(), p.frames, self.holes(ids), self.backends.inpainter(),
-                               self._feather_source())
+                               self.config.holes.feather)
         audio = p.source_path if probe.kind == "file" and probe.has_audio else None
         yield from write_output(frames, out, p.num_frames, probe.width, probe.height, probe.fps,
                                 probe.timestamps if probe.variable_frame_rate else None, audio, should_stop)
@@ -237,9 +234,9 @@ class Studio:
 def write_source_masks(studio: Studio, masks_dir: str | os.PathLike) -> None:
     """Load a folder of per-frame masks at the source's size into the project (for ``remove``)."""
     p = studio.project
-    files = sorted(Path(masks_dir).glob("*.png"))
     if not Path(masks_dir).is_dir():
         raise MaskError(f"no such mask folder: {masks_dir}")
+    files = sorted(Path(masks_dir).glob("*.png"))
     if len(files) != p.num_frames:
         raise MaskError(f"{masks_dir} holds {len(files)} mask PNGs for {p.num_frames} frames")
     for i, f in enumerate(files):

@@ -16,7 +16,7 @@ import pytest
 from tam.errors import MaskError
 from tam.frames import ArrayFrames
 from tam.track.propagation import count_frames, plan_segments, track
-from tests.tiny_sam2 import SAM2_CONFIG, tiny_sam2_overrides
+from tests.tiny_sam2 import SAM2_CONFIG, one_thread, tiny_sam2_overrides  # noqa: F401 (one_thread: autouse)
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 pytest.importorskip("sam2", reason="sam2 is not installed")
@@ -29,14 +29,6 @@ NUM_FRAMES = 8
 def tiny_overrides():
     """Tiny SAM 2.1 with a short memory (2 frames)."""
     return tiny_sam2_overrides(memory_frames=2)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

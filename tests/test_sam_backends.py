@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_SAM = "vit_tiny_test"
-from tests.tiny_sam2 import SAM2_CONFIG, tiny_sam2_overrides
+from tests.tiny_sam2 import SAM2_CONFIG, one_thread, tiny_sam2_overrides  # noqa: F401 (one_thread: autouse)
 
 
 def tiny_sam(checkpoint=None):
@@ -47,15 +47,6 @@ def tiny_sam(checkpoint=None):
         ),
         pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375],
     ).eval()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models on a shared CPU: more intra-op threads only add contention.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

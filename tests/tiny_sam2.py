@@ -1,4 +1,7 @@
-"""A SAM 2.1 config shrunk for tests: the real architecture with a few hundred thousand weights."""
+"""Shared by the neural-backend tests: a SAM 2.1 config shrunk to a few hundred thousand weights
+(the real architecture), and torch kept to one thread."""
+
+import pytest
 
 SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
@@ -34,3 +37,14 @@ def tiny_sam2_overrides(size=128, dim=32, mem=16, memory_frames=None):
         f"++model.num_maskmem={memory_frames}",
         f"++model.max_obj_ptrs_in_encoder={memory_frames}",
     ])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models on a shared CPU: more intra-op threads only add contention."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

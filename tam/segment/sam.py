@@ -18,14 +18,15 @@ import numpy as np
 
 from tam import weights
 from tam.errors import BackendError
-from tam.neural import LRU, checkpoint_problem, image_digest
+from tam.neural import (
+    LRU, MASK_LOGIT, best_result, check_image, checkpoint_problem, earlier_logits, image_digest, prompt_arrays,
+)
 from tam.segment.base import Prompt, Segmenter, SegmentResult
 
 MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
 # Encoder width of each official model, to tell them apart from a checkpoint alone.
 _WIDTH_TO_TYPE = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
 # A given binary mask becomes low-resolution logits of +/- this value.
-MASK_LOGIT = 10.0
 
 
 def normalize_model_type(model_type: str | None) -> str | None:
@@ -127,7 +128,7 @@ class SamSegmenter(Segmenter):
     # ------------------------------------------------------------------ Segmenter
 
     def set_image(self, image: np.ndarray) -> None:
-        _check_image(image)
+        check_image(image)
         predictor = self.load()
         key = image_digest(image)
         if key == self._current:
@@ -152,27 +153,14 @@ class SamSegmenter(Segmenter):
         h, w = self._hw
         prompt.validate(w, h)
         predictor = self._predictor
-        points = labels = box = None
-        if len(prompt.points):
-            points = np.asarray(prompt.points, np.float32).reshape(-1, 2)
-            labels = np.asarray(prompt.labels, np.int32).reshape(-1)
-        if prompt.box is not None:
-            box = np.asarray(prompt.box, np.float32).reshape(4)
+        points, labels, box, multimask = prompt_arrays(prompt)
         low = None if mask_input is None else self._mask_input(mask_input)
-        # One click is ambiguous (part, object, group): ask for three masks and keep
-        # the one the model rates best. More prompts pin it down: one mask.
-        multimask = box is None and points is not None and len(points) == 1
         with torch.inference_mode():
             masks, scores, logits = predictor.predict(
                 point_coords=points, point_labels=labels, box=box, mask_input=low,
                 multimask_output=multimask,
             )
-        best = int(np.argmax(scores))
-        return SegmentResult(
-            mask=np.asarray(masks[best], dtype=bool),
-            score=float(np.clip(scores[best], 0.0, 1.0)),
-            logits=np.asarray(logits[best : best + 1], dtype=np.float32),
-        )
+        return best_result(masks, scores, logits)
 
     # ------------------------------------------------------------------ helpers
 
@@ -188,12 +176,10 @@ class SamSegmenter(Segmenter):
         import torch.nn.functional as F
 
         side = self.low_res_size
+        given = earlier_logits(mask, side, self._hw)
+        if given is not None:
+            return given
         m = np.asarray(mask)
-        if m.dtype.kind == "f" and m.shape[-2:] == (side, side) and m.ndim in (2, 3):
-            return m.reshape(1, side, side).astype(np.float32)
-        if m.shape != tuple(self._hw):
-            raise BackendError(f"mask_input must be {side}x{side} logits or a mask of the image size "
-                               f"{self._hw[1]}x{self._hw[0]}, got shape {m.shape}")
         # Same geometry as the image: longest side resized to the encoder size, padded
         # bottom/right to a square, then taken down to the logits' resolution.
         ih, iw = self._predictor.input_size
@@ -211,11 +197,6 @@ def _infer_model_type(state: dict, source) -> str:
     if width not in _WIDTH_TO_TYPE:
         raise BackendError(f"cannot tell which SAM model {source} holds; pass model_type (vit_b, vit_l or vit_h)")
     return _WIDTH_TO_TYPE[width]
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError("image must be an RGB uint8 array of shape HxWx3")
 
 
 def _cuda_visible() -> bool:

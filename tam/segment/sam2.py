@@ -17,10 +17,11 @@ import numpy as np
 
 from tam import weights
 from tam.errors import BackendError
-from tam.neural import LRU, checkpoint_problem, image_digest
+from tam.neural import (
+    LRU, MASK_LOGIT, best_result, check_image, checkpoint_problem, earlier_logits, image_digest, prompt_arrays,
+)
 from tam.segment.base import Prompt, Segmenter, SegmentResult
 
-MASK_LOGIT = 10.0
 # Hiera trunk width and depth of each official SAM 2.1 checkpoint.
 _TRUNK_TO_MODEL = {(96, 12): "sam2.1-tiny", (96, 16): "sam2.1-small",
                    (112, 24): "sam2.1-base-plus", (144, 48): "sam2.1-large"}
@@ -155,7 +156,7 @@ class Sam2Segmenter(Segmenter):
         return predictor
 
     def set_image(self, image: np.ndarray) -> None:
-        _check_image(image)
+        check_image(image)
         predictor = self.load()
         key = image_digest(image)
         if key == self._current:
@@ -184,25 +185,14 @@ class Sam2Segmenter(Segmenter):
 
         h, w = self._hw
         prompt.validate(w, h)
-        points = labels = box = None
-        if len(prompt.points):
-            points = np.asarray(prompt.points, np.float32).reshape(-1, 2)
-            labels = np.asarray(prompt.labels, np.int32).reshape(-1)
-        if prompt.box is not None:
-            box = np.asarray(prompt.box, np.float32).reshape(4)
+        points, labels, box, multimask = prompt_arrays(prompt)
         low = None if mask_input is None else self._mask_input(mask_input)
-        multimask = box is None and points is not None and len(points) == 1
         with torch.inference_mode(), autocast(self._device):
             masks, scores, logits = self._predictor.predict(
                 point_coords=points, point_labels=labels, box=box, mask_input=low,
                 multimask_output=multimask,
             )
-        best = int(np.argmax(scores))
-        return SegmentResult(
-            mask=np.asarray(masks[best] > 0, dtype=bool),
-            score=float(np.clip(scores[best], 0.0, 1.0)),
-            logits=np.asarray(logits[best : best + 1], dtype=np.float32),
-        )
+        return best_result(masks, scores, logits)
 
     @property
     def low_res_size(self) -> int:
@@ -215,18 +205,11 @@ class Sam2Segmenter(Segmenter):
         import torch.nn.functional as F
 
         side = self.low_res_size
+        given = earlier_logits(mask, side, self._hw)
+        if given is not None:
+            return given
         m = np.asarray(mask)
-        if m.dtype.kind == "f" and m.shape[-2:] == (side, side) and m.ndim in (2, 3):
-            return m.reshape(1, side, side).astype(np.float32)
-        if m.shape != tuple(self._hw):
-            raise BackendError(f"mask_input must be {side}x{side} logits or a mask of the image size "
-                               f"{self._hw[1]}x{self._hw[0]}, got shape {m.shape}")
         # SAM 2 resizes the whole frame to a square (no padding), so does the mask.
         t = torch.from_numpy((m > 0).astype(np.float32))[None, None]
         t = F.interpolate(t, size=(side, side), mode="area")
         return np.where(t[0].numpy() > 0.5, MASK_LOGIT, -MASK_LOGIT).astype(np.float32)
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError("image must be an RGB uint8 array of shape HxWx3")
