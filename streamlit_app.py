@@ -396,11 +396,16 @@ def track_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) 
         st.caption(f"This frame has no clicks: tracks from every keyframe ({', '.join(map(str, keys))}).")
     else:
         st.caption("Click the object on some frame first.")
+    refine = st.checkbox("Refine where the mask degrades", key="track_refine",
+                         help="re-segment frames where a tracked mask changes suddenly, from the mask itself, "
+                              "and track on from there; worth it with a SAM segmenter")
     tracked = len(p.tracked_frames())
     st.caption(f"{tracked}/{p.num_frames} frames have a mask.")
     if st.button("Track", key="track", type="primary", disabled=busy or not keys, width="stretch"):
         start = frame if frame in keys else None
-        start_job("track", studio, shared, lambda s, stop: s.track(direction, start, stop))
+        lock = shared.locks["segmenter"]
+        start_job("track", studio, shared,
+                  lambda s, stop: s.track(direction, start, stop, refine=refine, segmenter_lock=lock))
     return direction
 
 

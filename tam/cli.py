@@ -217,7 +217,7 @@ def cmd_track(args) -> int:
             studio.add_mask(args.init_frame, labels)
         else:
             _apply_clicks(studio, _read_clicks_file(args.clicks))
-        _progress(studio.track(direction=args.direction), "track", args.quiet)
+        _progress(studio.track(direction=args.direction, refine=args.refine), "track", args.quiet)
         _progress(studio.export_masks(out), "write masks", args.quiet)
     print(f"{out}: {p.num_frames} masks")
     return 0
@@ -248,7 +248,7 @@ def cmd_run(args) -> int:
                  segmenter_options=_options(args, "segmenter"), tracker_options=_options(args, "tracker"),
                  inpainter_options=_options(args, "inpainter")) as studio:
         _apply_clicks(studio, clicks)
-        _progress(studio.track(), "track", args.quiet)
+        _progress(studio.track(refine=args.refine), "track", args.quiet)
         if args.masks_out:
             _progress(studio.export_masks(args.masks_out), "write masks", args.quiet)
         _progress(studio.render(out), "remove", args.quiet)
@@ -321,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--seed", type=int, help="random seed of the diffusion fills")
         g.add_argument("--steps", type=int, help="diffusion steps")
 
+    def refine_opt(p):
+        p.add_argument("--refine", action="store_true",
+                       help="re-prompt the segmenter on frames where a tracked mask changes suddenly, and "
+                            "track on from the refined mask (best with a neural segmenter)")
+
     def hole_opts(p):
         p.add_argument("--dilate", type=int, default=8, metavar="PX",
                        help="grow the masks by PX source pixels to take in edges and shadows (default 8)")
@@ -360,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segmenter-checkpoint", metavar="PATH", help="model checkpoint for a neural segmenter")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--direction", choices=("both", "forward", "backward"), default="both")
+    refine_opt(p)
     common(p)
     p.set_defaults(func=cmd_track, checkpoint_for="tracker")
 
@@ -391,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segmenter-checkpoint", metavar="PATH", help="checkpoint for a neural segmenter")
     p.add_argument("--tracker-checkpoint", metavar="PATH", help="checkpoint for a neural tracker")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    refine_opt(p)
     hole_opts(p)
     diffusion_opts(p)
     common(p)

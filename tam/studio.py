@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tam.project import Project
 from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
 from tam.track.base import TRACKERS, Tracker
 from tam.track.propagation import count_frames, track
+from tam.track.refine import Refiner
 
 
 @dataclass(frozen=True)
@@ -141,11 +143,14 @@ class Studio:
 
     # -- steps 2-4: track, correct, re-propagate -----------------------------------
     def track(self, direction: str = "both", from_frame: int | None = None,
-              should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, int]]:
+              should_stop: Callable[[], bool] | None = None, refine: bool = False,
+              segmenter_lock: AbstractContextManager | None = None) -> Iterator[tuple[int, int]]:
         """Propagate the keyframes; from ``from_frame`` only when it is a keyframe.
 
         Each frame's mask is saved as soon as it is computed, so a cancel or a
-        crash keeps everything done so far.
+        crash keeps everything done so far. ``refine`` adds TAM's refinement step
+        (:mod:`tam.track.refine`) through the segmenter, used under ``segmenter_lock``
+        when a front end shares it.
         """
         p = self.project
         keyframes = p.keyframes()
@@ -154,12 +159,21 @@ class Studio:
         tracker = self.backends.tracker()
         if self._track_state is None:
             self._track_state = tracker.init_state(p.frames)
+        refiner = Refiner(self.backends.segmenter(), guard=lambda: self._segmenter_guard(segmenter_lock)) \
+            if refine else None
         done = 0
         for index, labels in track(tracker, self._track_state, p.frames, keyframes, changed, direction,
-                                   should_stop):
+                                   should_stop, refiner):
             p.save_mask(index, labels)
             done += 1
             yield done, total
+
+    @contextmanager
+    def _segmenter_guard(self, lock: AbstractContextManager | None):
+        with lock if lock is not None else nullcontext():
+            # the refiner prepares frames of its own: clicks must prepare theirs again
+            self.backends.prepared = None
+            yield
 
     # -- removal ----------------------------------------------------------------
     def holes(self, ids: Sequence[int] | None = None) -> HoleMasks:

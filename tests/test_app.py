@@ -284,6 +284,7 @@ def test_track_job_progress_cancel_and_preview(home, monkeypatch):
     assert Project.open(project.path).keyframe_indices() == [0, 60]
     assert any("From keyframe 60" in c.value for c in at.caption)
     at.radio(key="track_direction").set_value("forward")
+    at.checkbox(key="track_refine").check()  # the refinement step runs in the job, under the segmenter's lock
     at.button(key="track").click().run()
     wait_for(at, lambda a: any("Tracked 72/72" in s.value for s in a.success))  # 60 and 61..131
     fixed = Project.open(project.path)

@@ -58,6 +58,18 @@ def test_track_from_init_mask_folder_source(swan, tmp_path, capsys):
     assert np.mean([iou(m > 0, t) for m, t in zip(masks[1:], truth[1:])]) > 0.75
 
 
+def test_track_with_refinement(swan, tmp_path, capsys):
+    d, truth = swan
+    init = tmp_path / "init.png"
+    Image.fromarray(np.where(truth[0], 255, 0).astype(np.uint8)).save(init)
+    out = tmp_path / "masks"
+    code = main(["track", str(d / "frames"), "--init-mask", str(init), "--refine", "--out", str(out), "-q"])
+    assert code == 0, capsys.readouterr().err
+    masks = [load_labels(f) > 0 for f in sorted(out.iterdir())]
+    assert len(masks) == 12
+    assert np.mean([iou(m, t) for m, t in zip(masks[1:], truth[1:])]) > 0.75
+
+
 def test_track_backwards_from_a_later_init_frame(swan, tmp_path, capsys):
     d, truth = swan
     init = tmp_path / "init.png"

@@ -90,6 +90,7 @@ class SequenceScore:
     seconds: float = 0.0     # wall time spent in the tracker
     cpu_seconds: float = 0.0  # process CPU time spent in the tracker
     init_j: dict[int, float] = field(default_factory=dict)  # first-frame IoU of click-made masks
+    refined: int = 0  # frames re-segmented by the refinement step
 
     @property
     def j(self) -> float:
@@ -127,12 +128,13 @@ def score_frames(pred_frames, gt_frames, object_ids) -> dict[int, tuple[float, f
 
 def evaluate_sequence(tracker, sequence, init: str = "mask", segmenter=None,
                       first_masks: np.ndarray | None = None, max_frames: int | None = None,
-                      start: int = 0) -> SequenceScore:
+                      start: int = 0, refiner=None) -> SequenceScore:
     """Track ``sequence`` from frame ``start`` (both ways) and score every other frame.
 
     ``first_masks`` overrides the initial label map (otherwise ground truth, or
     simulated clicks through ``segmenter`` when ``init == "clicks"``).
-    ``max_frames`` truncates the sequence (for quick checks).
+    ``max_frames`` truncates the sequence (for quick checks). A ``refiner``
+    (:class:`tam.track.refine.Refiner`) adds TAM's refinement step; its time counts.
     """
     from tam.track.propagation import track
 
@@ -156,11 +158,14 @@ def evaluate_sequence(tracker, sequence, init: str = "mask", segmenter=None,
     preds: dict[int, np.ndarray] = {}
     t0, c0 = time.perf_counter(), time.process_time()
     state = tracker.init_state(frames)
-    for index, labels in track(tracker, state, frames, {start: first_masks}):
+    refined_before = refiner.refined_frames if refiner is not None else 0
+    for index, labels in track(tracker, state, frames, {start: first_masks}, refiner=refiner):
         if index != start:
             preds[index] = labels
     score.seconds = time.perf_counter() - t0
     score.cpu_seconds = time.process_time() - c0
+    if refiner is not None:
+        score.refined = refiner.refined_frames - refined_before
     order = sorted(preds)
     score.frames = len(order)
     score.objects = score_frames((preds[i] for i in order), (masks[i] for i in order), ids)
@@ -200,6 +205,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", choices=("mask", "clicks"), default="mask",
                         help="first-frame masks: ground truth, or 5 simulated clicks per object")
     parser.add_argument("--checkpoint", default=None, help="model checkpoint for a learned backend")
+    parser.add_argument("--segmenter", default="classical",
+                        help="segmenter for --init clicks and --refine (default: classical)")
+    parser.add_argument("--segmenter-checkpoint", default=None, help="checkpoint for a neural segmenter")
+    parser.add_argument("--refine", action="store_true",
+                        help="TAM's refinement: re-prompt the segmenter where a tracked mask degrades")
     parser.add_argument("--max-frames", type=int, default=None, help="score only the first N frames")
 
 
@@ -218,18 +228,24 @@ def main(args: argparse.Namespace) -> int:
     if not sequences:
         raise TamError(f"no sequences with frames/ and masks/ under {args.root}")
     tracker = create_tracker(args.backend, args.checkpoint)
-    segmenter = None
-    if args.init == "clicks":
+    segmenter = refiner = None
+    if args.init == "clicks" or args.refine:
         from tam.segment import SEGMENTERS
-        segmenter = SEGMENTERS.create("classical")
+        kwargs = {"checkpoint": args.segmenter_checkpoint} if args.segmenter_checkpoint else {}
+        segmenter = SEGMENTERS.create(args.segmenter, **kwargs)
+    if args.refine:
+        from tam.track.refine import Refiner
+        refiner = Refiner(segmenter)
     scores = []
-    print(f"tracker: {getattr(tracker, 'name', type(tracker).__name__)}   init: {args.init}")
+    print(f"tracker: {getattr(tracker, 'name', type(tracker).__name__)}   init: {args.init}"
+          + (f"   refine: {args.segmenter}" if refiner is not None else ""))
     print(f"{'sequence':40s} {'obj':>4s} {'J':>6s} {'F':>6s} {'J&F':>6s} {'fps':>7s} {'cpu fps':>8s}")
     for seq in sequences:
         s = evaluate_sequence(tracker, seq, init=args.init, segmenter=segmenter,
-                              max_frames=args.max_frames)
+                              max_frames=args.max_frames, refiner=refiner)
         scores.append(s)
-        print(f"{s.name:40s} {'all':>4s} {s.j:6.3f} {s.f:6.3f} {s.jf:6.3f} {s.fps:7.1f} {s.cpu_fps:8.1f}")
+        extra = f"   refined {s.refined} frames" if refiner is not None else ""
+        print(f"{s.name:40s} {'all':>4s} {s.j:6.3f} {s.f:6.3f} {s.jf:6.3f} {s.fps:7.1f} {s.cpu_fps:8.1f}{extra}")
         if len(s.objects) > 1 or s.init_j:
             for k, (j, f) in sorted(s.objects.items()):
                 extra = f"   first-frame IoU {s.init_j[k]:.3f}" if k in s.init_j else ""

@@ -14,6 +14,7 @@ import numpy as np
 from tam.errors import Cancelled, MaskError
 from tam.frames import FrameSequence
 from tam.track.base import Tracker
+from tam.track.refine import Refiner
 
 
 def plan_segments(
@@ -67,8 +68,12 @@ def track(
     changed: Iterable[int] | None = None,
     direction: str = "both",
     should_stop: Callable[[], bool] | None = None,
+    refiner: Refiner | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, labels)`` for keyframes (as given) and every tracked frame.
+
+    With a ``refiner`` (TAM's step 3), objects whose masks degrade are re-segmented
+    and tracking continues from the refined frame; see :mod:`tam.track.refine`.
 
     ``should_stop`` is polled between frames; when it returns True, :class:`Cancelled`
     is raised after the frames already yielded, which the caller has saved, so work
@@ -78,10 +83,51 @@ def track(
     for k in sorted(keyframes) if changed is None else sorted(set(changed) & set(keyframes)):
         yield k, keyframes[k]
     for start, stop in segments:
-        for index, labels in tracker.propagate(state, frames, keyframes, start, stop):
-            yield index, labels
-            if should_stop is not None and should_stop():
-                raise Cancelled("tracking cancelled")
+        if refiner is None:
+            for index, labels in tracker.propagate(state, frames, keyframes, start, stop):
+                yield index, labels
+                if should_stop is not None and should_stop():
+                    raise Cancelled("tracking cancelled")
+        else:
+            yield from _refined_segment(tracker, state, frames, keyframes, start, stop, refiner, should_stop)
+
+
+def _refined_segment(tracker, state, frames, keyframes, start, stop, refiner, should_stop):
+    """One segment with TAM's refinement: a re-prompted frame restarts tracking from itself.
+
+    The refined frame joins the tracker's memory (the ``keyframes`` it sees) for
+    the rest of this segment only; the user's keyframes are left as they are.
+    """
+    memory = dict(keyframes)
+    step = 1 if stop > start else -1
+    last_refined: dict[int, int] = {}  # object id -> frame of its latest refinement
+    origin = start
+    while True:
+        previous = memory[origin]
+        restart = None
+        steps = tracker.propagate(state, frames, memory, origin, stop)
+        try:
+            for index, labels in steps:
+                ids = [k for k in refiner.degraded(previous, labels)
+                       if abs(index - last_refined.get(k, start - step * 10**9)) > refiner.config.cooldown]
+                if ids:
+                    for k in ids:
+                        last_refined[k] = index
+                    refined = refiner.refine(frames[index], labels, ids)
+                    if refined is not None:
+                        labels, restart = refined, index
+                yield index, labels
+                if should_stop is not None and should_stop():
+                    raise Cancelled("tracking cancelled")
+                if restart is not None:
+                    break
+                previous = labels
+        finally:
+            steps.close()
+        if restart is None or restart + step == stop:
+            return
+        memory[restart] = labels
+        origin = restart
 
 
 def count_frames(num_frames: int, keyframes: Iterable[int], changed=None, direction="both") -> int:
