@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tam.errors import OutputError, VideoError
-from tam.fileio import check_writable_dir
+from tam.fileio import check_writable_dir, sweep_stale
 
 MP4_AUDIO_COPY = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 TIME_BASE = Fraction(1, 90000)  # MPEG's 90 kHz clock: exact for every common frame rate
@@ -52,7 +52,8 @@ class VideoWriter:
         self.width, self.height, self.fps = width, height, fps
         self.timestamps = timestamps
         self.audio_from = Path(audio_from) if audio_from else None
-        self._tmp = self.path.with_name(f".{self.path.name}.part.mp4")
+        sweep_stale(self.path)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{id(self):x}.part.mp4")
         self._count = 0
         self._container = av.open(str(self._tmp), mode="w", format="mp4",
                                   options={"movflags": "+faststart"})

@@ -21,12 +21,56 @@ def check_writable_dir(directory: str | os.PathLike) -> Path:
     return d
 
 
+def _temp_prefix(target: Path, kind: str = "") -> str:
+    # The writer's process id is part of the name, so a later writer can tell the
+    # leftovers of a killed process from the work of one still running.
+    return f".{target.name}.{kind}{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def sweep_stale(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries that killed writers left beside ``target``; returns them."""
+    target = Path(target)
+    head = f".{target.name}."
+    removed = []
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(head):
+            continue
+        rest = name[len(head):]
+        if rest.startswith("old."):
+            rest = rest[4:]
+        pid = rest.split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        path = target.parent / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path next to ``target``; rename it over ``target`` on success."""
     target = Path(target)
     check_writable_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp",
+    sweep_stale(target)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=suffix or target.suffix or ".tmp",
                                dir=target.parent)
     os.close(fd)
     try:
@@ -45,11 +89,12 @@ def atomic_dir(target: str | os.PathLike):
     """Yield a temporary folder next to ``target``; it replaces ``target`` on success."""
     target = Path(target)
     parent = check_writable_dir(target.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    sweep_stale(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=parent))
     try:
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
+            old = Path(tempfile.mkdtemp(prefix=_temp_prefix(target, "old."), dir=parent))
             os.replace(target, old / "x")
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
