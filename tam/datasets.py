@@ -16,12 +16,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def read_label_png(path: str | Path) -> np.ndarray:
-    """A mask file as a uint8 label map: palette ids kept, greyscale/RGB >127 -> 1."""
-    with Image.open(path) as im:
-        if im.mode == "P":
-            return np.array(im, dtype=np.uint8)
-        arr = np.array(im.convert("L"), dtype=np.uint8)
-    return (arr > 127).astype(np.uint8)
+    """A mask file as a uint8 label map (palette ids, 0/255 greyscale, id maps, colours)."""
+    from tam.masks import load_labels
+
+    return load_labels(path)
 
 
 @dataclass(frozen=True)

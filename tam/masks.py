@@ -42,22 +42,56 @@ def save_labels(path: str | os.PathLike, labels: np.ndarray) -> None:
 
 
 def load_labels(path: str | os.PathLike) -> np.ndarray:
-    """Read a mask file as a uint8 label map.
-
-    Palette PNGs keep their ids; greyscale or RGB masks are one object: a 0/255
-    mask (or any mask whose non-zero pixels are >127) becomes id 1.
-    """
+    """Read a mask file as a uint8 label map (see :func:`decode_labels`)."""
     path = Path(path)
     if not path.is_file():
         raise MaskError(f"no such mask file: {path}")
     try:
         with Image.open(path) as im:
-            if im.mode == "P":
-                return np.array(im, dtype=np.uint8)
-            arr = np.array(im.convert("L"), dtype=np.uint8)
+            return decode_labels(im)
     except OSError as e:
         raise MaskError(f"cannot read mask {path.name}: {e}") from None
-    return (arr > 127).astype(np.uint8)
+
+
+def decode_labels(im: Image.Image) -> np.ndarray:
+    """A mask image as a uint8 label map, whichever way its ids were stored.
+
+    * palette images keep their indices (DAVIS 2017, YouTube-VOS);
+    * greyscale with values above 127 is one object: 0/255 (DAVIS 2016), antialiased
+      edges included, becomes id 1;
+    * greyscale with every value at most 127 holds the ids themselves (0/1 masks,
+      1..N id maps);
+    * colour images: each colour of the DAVIS palette is its index; other colours
+      are numbered 1, 2, ... in sorted order, black staying background.
+    """
+    if im.mode == "P":
+        return np.array(im, dtype=np.uint8)
+    if im.mode in ("RGB", "RGBA"):
+        rgb = np.array(im.convert("RGB"), dtype=np.uint8)
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+            return _colours_to_ids(rgb)
+        grey = rgb[..., 0]
+    else:
+        grey = np.array(im.convert("L"), dtype=np.uint8)
+    if grey.max() <= 127:
+        return grey.copy()
+    return (grey > 127).astype(np.uint8)
+
+
+def _colours_to_ids(rgb: np.ndarray) -> np.ndarray:
+    code = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    colours, inverse = np.unique(code.ravel(), return_inverse=True)
+    pal = (PALETTE[:, 0].astype(np.int32) << 16) | (PALETTE[:, 1].astype(np.int32) << 8) | PALETTE[:, 2]
+    index = {int(c): i for i, c in enumerate(pal)}
+    if all(int(c) in index for c in colours):
+        ids = np.array([index[int(c)] for c in colours], np.uint8)
+    else:
+        others = [c for c in colours if c != 0]
+        if len(others) > 255:
+            raise MaskError(f"a colour mask with {len(others)} colours: at most 255 objects")
+        number = {int(c): i + 1 for i, c in enumerate(others)}
+        ids = np.array([number.get(int(c), 0) for c in colours], np.uint8)
+    return ids[inverse].reshape(rgb.shape[:2])
 
 
 def save_matte(path: str | os.PathLike, mask: np.ndarray) -> None:
