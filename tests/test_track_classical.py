@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tam.track.base import TRACKERS
-from tam.track.classical import ClassicalTracker, ClassicalTrackerConfig
+from tam.track.classical import ClassicalTracker, ClassicalTrackerConfig, _smooth_hist, _texture_bin
 from tam.track.evaluate import evaluate_sequence, f_measure, j_measure, score_frames
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -71,11 +71,28 @@ def test_f_tolerates_small_shifts_only():
 def test_config_is_validated_and_registered():
     with pytest.raises(ValueError):
         ClassicalTrackerConfig(flow_preset="fastest")
+    with pytest.raises(ValueError):
+        ClassicalTrackerConfig(texture_bins=0)
     with pytest.raises(TypeError):
         ClassicalTracker(no_such_option=1)
     tracker = TRACKERS.create("classical", work_side=320)
     assert isinstance(tracker, ClassicalTracker) and tracker.config.work_side == 320
     assert "classical" in TRACKERS.available()
+
+
+def test_texture_bins_tell_flat_from_textured_and_smoothing_keeps_ends_apart():
+    flat = np.full((40, 40), 128, np.uint8)
+    stripes = np.zeros((40, 40), np.uint8)
+    stripes[:, (np.arange(40) // 2) % 2 == 1] = 255  # 2-px stripes: same mean grey, strongest texture
+    assert np.all(_texture_bin(flat, 4, 1.5) == 0)
+    assert np.all(_texture_bin(stripes, 4, 1.5)[5:-5, 5:-5] == 3)
+    bins, texture = 4, 4
+    hist = np.zeros(bins ** 3 * texture)
+    hist[texture - 1] = 1.0  # one colour, highest texture bin only
+    cube = _smooth_hist(hist, bins, texture).reshape(bins, bins, bins, texture)
+    assert abs(float(cube.sum()) - 1.0) < 1e-3
+    # texture is ordinal: the smoothing must not wrap the strongest texture onto the flattest
+    assert cube[0, 0, 0, 0] < 1e-5 < cube[0, 0, 0, 2] < cube[0, 0, 0, 3]
 
 
 def test_classical_path_never_imports_torch():
@@ -112,8 +129,8 @@ def test_multi_object_schoolgirls_with_sparse_ids():
     scores = score_frames([lab for _, lab in out], [remap[seq.mask(i)] for i in range(1, n)], new_ids)
     per_object = {k: (j + f) / 2 for k, (j, f) in scores.items()}
     mean = float(np.mean(list(per_object.values())))
-    assert mean > 0.70, per_object
-    assert min(per_object.values()) > 0.45, per_object
+    assert mean > 0.75, per_object
+    assert min(per_object.values()) > 0.55, per_object
 
 
 @needs_data
@@ -127,8 +144,20 @@ def test_single_object_forward_beats_copying_the_first_mask():
     gt = [seq.mask(i) for i in range(1, n)]
     ours = score_frames([out[i] for i in range(1, n)], gt, [1])[1]
     copy = score_frames([first] * (n - 1), gt, [1])[1]
-    assert sum(ours) / 2 > 0.85, ours
+    assert sum(ours) / 2 > 0.88, ours
     assert sum(ours) / 2 > sum(copy) / 2 + 0.1, (ours, copy)
+
+
+@needs_data
+def test_fast_thin_parts_are_kept():
+    """libby: a running dog whose legs and tail blur; flow alone loses them within a few frames."""
+    seq = _sequence("davis2016/libby")
+    n = 12
+    frames = _Window(seq.frames, 0, n)
+    tracker = ClassicalTracker()
+    out = dict(tracker.propagate(tracker.init_state(frames), frames, {0: seq.mask(0)}, 0, n))
+    j, f = score_frames([out[i] for i in range(1, n)], [seq.mask(i) for i in range(1, n)], [1])[1]
+    assert (j + f) / 2 > 0.62, (j, f)
 
 
 @needs_data
@@ -141,7 +170,7 @@ def test_backward_from_the_last_frame():
     out = list(tracker.propagate(tracker.init_state(frames), frames, {last: seq.mask(hi - 1)}, last, -1))
     assert [i for i, _ in out] == list(range(last - 1, -1, -1))
     j, f = score_frames([lab for _, lab in out], [seq.mask(lo + i) for i, _ in out], [1])[1]
-    assert (j + f) / 2 > 0.6 and j > 0.65, (j, f)
+    assert (j + f) / 2 > 0.68 and j > 0.72, (j, f)
 
 
 @needs_data
@@ -150,5 +179,5 @@ def test_evaluate_sequence_scores_every_frame_but_the_first():
     score = evaluate_sequence(ClassicalTracker(), seq, max_frames=8)
     assert score.frames == 7
     assert set(score.objects) == {1}
-    assert 0.5 < score.jf <= 1.0
+    assert 0.62 < score.jf <= 1.0
     assert score.fps > 0 and score.cpu_fps > 0

@@ -10,10 +10,13 @@ Per frame, walking away from an annotated frame, at a reduced working size:
    has too little texture for flow, or that an occluder's flow would drag
    along). Where the flow is inconsistent the prior is blurred, and labels
    present nearby keep a floor, so the motion prior says "near here";
-2. appearance, global: a colour histogram per label (each object, and the
-   background near the objects), learned from every annotated frame (the
-   long-term memory, so a correction anywhere teaches every segment) and
-   updated conservatively from tracked frames whose areas stayed plausible;
+2. appearance, global: a joint histogram of colour and texture (smoothed
+   gradient magnitude) per label (each object, and the background near the
+   objects), learned from every annotated frame (the long-term memory, so a
+   correction anywhere teaches every segment) and updated conservatively from
+   tracked frames whose areas stayed plausible. It weighs more where the flow
+   is inconsistent (fast, blurred, thin parts: legs, wheels), where the motion
+   prior knows least;
 3. appearance, local: per-pixel Gaussian colour models of each label, fitted in
    a window around the pixel on the previous frame warped onto the current one;
 4. all labels compete for every pixel: the product of 1-3, smoothed with an
@@ -47,9 +50,12 @@ class ClassicalTrackerConfig:
     work_side: int = 512          # longest side of the internal working size (pixels)
     flow_preset: str = "fast"     # DIS preset: ultrafast, fast, medium
     bins: int = 16                # colour histogram bins per channel
+    texture_bins: int = 4         # gradient-magnitude bins joined to the colour bins (1: colour only)
+    texture_sigma: float = 1.5    # smoothing of the gradient magnitude (working px)
     band: int = 25                # background model: pixels within this distance of an object
     motion_weight: float = 1.0    # exponent of the motion prior
-    appearance_weight: float = 0.3  # exponent of the colour likelihood
+    appearance_weight: float = 0.3  # exponent of the colour likelihood where the flow is consistent ...
+    appearance_uncertain: float = 0.8  # ... and where it is not (motion says little there)
     prior_blur: float = 0.04      # blur of the motion prior, fraction of the working diagonal
     prior_floor: float = 0.1      # share of the label-agnostic local prior mixed into the warped prior
     near_level: float = 0.05      # blurred mass at which a label counts as present nearby
@@ -79,6 +85,12 @@ class ClassicalTrackerConfig:
             raise ValueError("work_side must be at least 64")
         if not 4 <= self.bins <= 64:
             raise ValueError("bins must be within 4..64")
+        if not 1 <= self.texture_bins <= 16:
+            raise ValueError("texture_bins must be within 1..16")
+
+    @property
+    def n_bins(self) -> int:
+        return self.bins ** 3 * self.texture_bins
 
 
 class _LRU(OrderedDict):
@@ -111,7 +123,7 @@ class ClassicalTrackerState:
 class _Small:
     gray: np.ndarray   # uint8 h x w
     guide: np.ndarray  # float32 h x w x 3 in [0, 1]
-    bins: np.ndarray   # int32 h x w colour bin index
+    bins: np.ndarray   # int32 h x w colour-texture bin index
     lab: np.ndarray    # float32 h x w x 3 CIELAB scaled to [0, 1]
 
 
@@ -144,13 +156,16 @@ class ClassicalTracker(Tracker):
             lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
             b = (lab.astype(np.int32) * self.config.bins) >> 8  # 0..bins-1 for any bin count
             bins = (b[..., 0] * self.config.bins + b[..., 1]) * self.config.bins + b[..., 2]
+            if self.config.texture_bins > 1:
+                bins = bins * self.config.texture_bins + _texture_bin(gray, self.config.texture_bins,
+                                                                      self.config.texture_sigma)
             return _Small(gray, img.astype(np.float32) / 255.0, bins, lab.astype(np.float32) / 255.0)
         return state.frames.get_or(i, make)
 
     # ------------------------------------------------------------------ models
     def _histograms(self, small: _Small, labels: np.ndarray, ids: list[int]) -> dict[int, np.ndarray]:
-        """Normalised colour histograms per object and for the background near the objects."""
-        nb = self.config.bins ** 3
+        """Normalised colour-texture histograms per object and for the background near the objects."""
+        nb = self.config.n_bins
         out = {}
         for k in ids:
             m = labels == k
@@ -182,7 +197,8 @@ class ClassicalTracker(Tracker):
                 for label, hist in self._histograms(small, lab, present).items():
                     sums[label] = sums.get(label, 0) + hist
             state.models.clear()
-            state.models[key] = {k: _smooth_hist(v / max(v.sum(), 1e-12), self.config.bins)
+            cfg = self.config
+            state.models[key] = {k: _smooth_hist(v / max(v.sum(), 1e-12), cfg.bins, cfg.texture_bins)
                                  for k, v in sums.items()}
         return state.models[key]
 
@@ -227,7 +243,7 @@ class ClassicalTracker(Tracker):
             return
         labels_all = [0] + ids
         models = self._keyframe_models(state, frames, keyframes, ids)
-        key_luts = np.stack([models.get(k, np.full(cfg.bins ** 3, 1.0 / cfg.bins ** 3)) for k in labels_all])
+        key_luts = np.stack([models.get(k, np.full(cfg.n_bins, 1.0 / cfg.n_bins)) for k in labels_all])
         luts = key_luts.copy()
         h, w = state.work
         diag = float(np.hypot(h, w))
@@ -267,10 +283,13 @@ class ClassicalTracker(Tracker):
             near /= near.sum(0, keepdims=True) + 1e-12
             prior = (1 - cfg.prior_floor) * prior + cfg.prior_floor * near
             logp = np.log(prior + 1e-6) * cfg.motion_weight
-            if cfg.appearance_weight > 0:
+            if max(cfg.appearance_weight, cfg.appearance_uncertain) > 0:
                 like = luts[:, cur.bins] + 1e-6
                 like /= like.sum(0, keepdims=True)
-                logp += cfg.appearance_weight * np.log(like)
+                # where the flow is inconsistent (fast, blurred or thin parts, occlusions) the
+                # warped prior is only "near here", so appearance decides more of the answer
+                aw = cfg.appearance_weight + (cfg.appearance_uncertain - cfg.appearance_weight) * (1 - conf)
+                logp += aw * np.log(like)
             if cfg.local_weight > 0:
                 prev_lab = cv2.remap(prev.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 logp += cfg.local_weight * _local_loglik(cur.lab, prev_lab, warped * conf,
@@ -298,7 +317,7 @@ class ClassicalTracker(Tracker):
                 lab = np.asarray(labels_all, np.uint8)[arg]
                 new = self._histograms(cur, lab, ids)
                 for i, k in enumerate(labels_all):
-                    cur_h = _smooth_hist(new[k], cfg.bins)
+                    cur_h = _smooth_hist(new[k], cfg.bins, cfg.texture_bins)
                     luts[i] = (1 - cfg.update_rate) * luts[i] + cfg.update_rate * cur_h
                 luts = 0.5 * luts + 0.5 * key_luts
             if cfg.redetect_ratio > 0:
@@ -372,11 +391,33 @@ class ClassicalTracker(Tracker):
         return np.asarray(labels_all, np.uint8)[_argmax(up)]
 
 
-def _smooth_hist(hist: np.ndarray, bins: int) -> np.ndarray:
-    """Blur a flattened bins^3 histogram a little so unseen neighbouring colours are not impossible."""
-    cube = hist.reshape(bins, bins, bins).astype(np.float32)
+def _texture_bin(gray: np.ndarray, n: int, sigma: float) -> np.ndarray:
+    """Smoothed gradient magnitude quantised on a log scale into ``n`` bins (int32).
+
+    Joined to the colour bins it tells smooth regions (sky, fur, a shirt) from
+    textured ones of the same colour (grass, foliage, a fence), which colour alone confuses.
+    """
+    mag = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    if sigma > 0:
+        mag = cv2.GaussianBlur(mag, (0, 0), sigma)
+    # bin edges equally spaced in log(1 + magnitude) up to 400 (the Sobel response to a
+    # 100-grey-level step; stronger edges share the top bin); counting the edges passed
+    # is cheaper than a per-pixel log
+    q = np.zeros(mag.shape, np.int32)
+    for k in range(1, n):
+        q += mag > np.expm1(k * np.log1p(400.0) / n)
+    return q
+
+
+def _smooth_hist(hist: np.ndarray, bins: int, texture: int = 1) -> np.ndarray:
+    """Blur a flattened bins^3 x texture histogram a little so unseen neighbouring bins are not impossible."""
+    cube = hist.reshape(bins, bins, bins, texture).astype(np.float32)
     for axis in range(3):
         cube = (np.roll(cube, 1, axis) * 0.25 + cube * 0.5 + np.roll(cube, -1, axis) * 0.25)
+    if texture > 1:  # texture is ordinal: neighbours clamped at the ends, not wrapped round
+        lo = np.concatenate([cube[..., :1], cube[..., :-1]], axis=-1)
+        hi = np.concatenate([cube[..., 1:], cube[..., -1:]], axis=-1)
+        cube = lo * 0.25 + cube * 0.5 + hi * 0.25
     cube = cube / max(float(cube.sum()), 1e-12)
     return (cube.reshape(-1) + 1e-6 / cube.size).astype(np.float32)
 
