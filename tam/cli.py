@@ -324,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     def refine_opt(p):
         p.add_argument("--refine", action="store_true",
                        help="re-prompt the segmenter on frames where a tracked mask changes suddenly, and "
-                            "track on from the refined mask (best with a neural segmenter)")
+                            "track on from the refined mask; meant for a neural segmenter: with the classical one it "
+                            "lowered accuracy on the benchmark")
 
     def hole_opts(p):
         p.add_argument("--dilate", type=int, default=8, metavar="PX",
