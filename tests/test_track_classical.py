@@ -73,6 +73,8 @@ def test_config_is_validated_and_registered():
         ClassicalTrackerConfig(flow_preset="fastest")
     with pytest.raises(ValueError):
         ClassicalTrackerConfig(texture_bins=0)
+    with pytest.raises(ValueError):
+        ClassicalTrackerConfig(cut_min_thickness=30, cut_thickness=20)
     with pytest.raises(TypeError):
         ClassicalTracker(no_such_option=1)
     tracker = TRACKERS.create("classical", work_side=320)
@@ -93,6 +95,32 @@ def test_texture_bins_tell_flat_from_textured_and_smoothing_keeps_ends_apart():
     assert abs(float(cube.sum()) - 1.0) < 1e-3
     # texture is ordinal: the smoothing must not wrap the strongest texture onto the flattest
     assert cube[0, 0, 0, 0] < 1e-5 < cube[0, 0, 0, 2] < cube[0, 0, 0, 3]
+
+
+def test_graph_cut_moves_a_weak_boundary_onto_the_image_edge():
+    from tam.track import cut
+
+    h, w = 80, 120
+    image = np.full((h, w, 3), 0.40, np.float32)
+    image[20:60, 20:60] = 0.9      # the object
+    image[20:60, 60:65] = 0.45     # a shadow beside it, coloured almost like the background
+    mask = np.zeros((h, w), bool)
+    mask[20:60, 20:65] = True      # the arg-max swallowed the shadow
+    prob = np.full((h, w), 0.1, np.float32)
+    prob[20:60, 20:60] = 0.9
+    prob[20:60, 60:65] = 0.52      # colour evidence barely prefers the object there
+    out = cut.refine(prob, 1 - prob, mask, image, 2.0, 6)
+    assert not out[20:60, 60:65].any()          # the shadow is cut off at the strong edge
+    assert out[20:60, 20:60].all()              # and the object itself is kept
+    assert not out[:20].any() and not out[60:].any()
+    assert cut.refine(prob, 1 - prob, mask, image, 0.0, 6) is None
+    # thickness: a 40 px square is thick, a 3 px line is not (the cut is skipped for thin objects)
+    square = np.zeros((h, w), bool)
+    square[20:60, 20:60] = True
+    line = np.zeros((h, w), bool)
+    line[40:43, 10:110] = True
+    assert cut.thickness(square) > 12 > 3 > cut.thickness(line) > 0
+    assert cut.thickness(np.zeros((h, w), bool)) == 0.0
 
 
 def test_classical_path_never_imports_torch():
@@ -144,7 +172,7 @@ def test_single_object_forward_beats_copying_the_first_mask():
     gt = [seq.mask(i) for i in range(1, n)]
     ours = score_frames([out[i] for i in range(1, n)], gt, [1])[1]
     copy = score_frames([first] * (n - 1), gt, [1])[1]
-    assert sum(ours) / 2 > 0.88, ours
+    assert sum(ours) / 2 > 0.9, ours
     assert sum(ours) / 2 > sum(copy) / 2 + 0.1, (ours, copy)
 
 
@@ -170,7 +198,7 @@ def test_backward_from_the_last_frame():
     out = list(tracker.propagate(tracker.init_state(frames), frames, {last: seq.mask(hi - 1)}, last, -1))
     assert [i for i, _ in out] == list(range(last - 1, -1, -1))
     j, f = score_frames([lab for _, lab in out], [seq.mask(lo + i) for i, _ in out], [1])[1]
-    assert (j + f) / 2 > 0.68 and j > 0.72, (j, f)
+    assert (j + f) / 2 > 0.75 and j > 0.77, (j, f)  # about 0.73 / 0.79 without the graph cut
 
 
 @needs_data

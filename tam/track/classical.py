@@ -22,7 +22,20 @@ Per frame, walking away from an annotated frame, at a reduced working size:
 4. all labels compete for every pixel: the product of 1-3, smoothed with an
    edge-aware guided filter; each object's area is kept within a few percent of
    its previous area (erosion by flow and smoothing would otherwise make thin
-   objects vanish), then the arg-max.
+   objects vanish), then the arg-max;
+5. boundary: each thick enough object is refined by a contrast-sensitive graph
+   cut (tam.track.cut) in a narrow band around its boundary, which moves a weak
+   boundary onto the image edge (a shadow or a look-alike patch of background
+   the arg-max swallowed is cut off). Graph cuts shrink thin parts, so the
+   boundary cost ramps up with the object's thickness (a high percentile of its
+   distance transform) and thin objects keep the plain arg-max.
+
+Measured on the DAVIS bench (mean J&F, six sequences), tried and not kept: the
+cut at full strength on every object (thin schoolgirls and the legs of libby and
+tennis lose more than car-shadow gains: neutral), and its cost scaled down where
+the object is locally thin (the largest distance transform within the band:
+it weakens the cut on the thick objects too, windowed mean 0.675 against 0.679
+without any cut and 0.686 with the thickness ramp).
 
 Probabilities are upsampled (bilinear) to the frames' size before the arg-max,
 so the answer is at full size. The per-video state holds only a few
@@ -76,6 +89,11 @@ class ClassicalTrackerConfig:
     redetect_accept: float = 0.25 # ... and at least this share of the annotated fit (else: gone)
     sharpen: float = 0.5          # share of the hard result in the next frame's prior
     update_rate: float = 0.1      # weight of a confident tracked frame in the colour models
+    cut_weight: float = 1.0       # boundary cost of the graph-cut refinement (0: arg-max only) ...
+    cut_thickness: float = 25.0   # ... at full strength for objects this thick (working px), less
+                                  # for thinner ones (a cut's boundary cost shrinks thin parts)
+    cut_min_thickness: float = 10.0  # ... and none below this
+    cut_band: int = 6             # ... moving the boundary by at most this much (working px)
     cache_frames: int = 6         # working-size frames kept per video
 
     def __post_init__(self):
@@ -87,6 +105,9 @@ class ClassicalTrackerConfig:
             raise ValueError("bins must be within 4..64")
         if not 1 <= self.texture_bins <= 16:
             raise ValueError("texture_bins must be within 1..16")
+        if self.cut_weight < 0 or self.cut_band < 1 or not 0 <= self.cut_min_thickness < self.cut_thickness:
+            raise ValueError("cut_weight must be >= 0, cut_band >= 1 and "
+                             "0 <= cut_min_thickness < cut_thickness")
 
     @property
     def n_bins(self) -> int:
@@ -308,6 +329,8 @@ class ClassicalTracker(Tracker):
                 prev_area = _balance_areas(smooth, prev_area * np.minimum(1.0, kept), cfg.area_shrink,
                                            cfg.area_grow)
             arg = _argmax(smooth)
+            if cfg.cut_weight > 0:
+                arg = self._cut(cur, smooth, arg, cfg)
             # next prior: sharpened result
             onehot = np.stack([(arg == i).astype(np.float32) for i in range(len(labels_all))])
             prob = cfg.sharpen * onehot + (1 - cfg.sharpen) * smooth
@@ -324,6 +347,32 @@ class ClassicalTracker(Tracker):
                 self._recover(cur, arg, prob, luts, key_luts, memory, cfg)
             yield t, self._answer(state, smooth, labels_all)
             prev = cur
+
+    @staticmethod
+    def _cut(cur: _Small, smooth: np.ndarray, arg: np.ndarray, cfg) -> np.ndarray:
+        """Graph-cut refinement of each thick enough object's boundary; ``smooth`` follows in place."""
+        from tam.track import cut  # loads PyMaxflow, which only this step needs
+
+        for i in range(1, smooth.shape[0]):
+            mask = arg == i
+            t = cut.thickness(mask)
+            if t < cfg.cut_min_thickness:
+                continue
+            ramp = (t - cfg.cut_min_thickness) / max(cfg.cut_thickness - cfg.cut_min_thickness, 1e-6)
+            weight = cfg.cut_weight * min(1.0, ramp)
+            others = np.delete(smooth, i, axis=0).max(0)
+            new = cut.refine(smooth[i], others, mask, cur.lab, weight, cfg.cut_band)
+            if new is None:
+                continue
+            gain, loss = new & ~mask, mask & ~new
+            if not (gain.any() or loss.any()):
+                continue
+            # the answer is the arg-max of the upsampled probabilities: make them agree with the cut
+            smooth[i][gain] = np.maximum(smooth[i][gain], others[gain] * 1.05 + 1e-6)
+            smooth[i][loss] = np.minimum(smooth[i][loss], others[loss] * 0.95)
+            smooth /= smooth.sum(0, keepdims=True) + 1e-12
+            arg = _argmax(smooth)
+        return arg
 
     # ------------------------------------------------------------------ recovery
     @staticmethod
@@ -432,16 +481,29 @@ def _local_loglik(cur: np.ndarray, ref: np.ndarray, weights: np.ndarray, radius:
     k = (2 * radius + 1, 2 * radius + 1)
     out = np.empty(weights.shape, np.float32)
     ref2 = ref * ref
+    s2 = np.float32(sigma * sigma)
     for i, wl in enumerate(weights):
         wsum = cv2.boxFilter(wl, -1, k, normalize=True)
         ok = wsum > 0.02
-        inv = 1.0 / np.maximum(wsum, 1e-6)
-        m1 = cv2.boxFilter(ref * wl[..., None], -1, k, normalize=True) * inv[..., None]
-        m2 = cv2.boxFilter(ref2 * wl[..., None], -1, k, normalize=True) * inv[..., None]
-        var = np.maximum(m2 - m1 * m1, 0) + sigma * sigma
-        ll = -0.5 * (((cur - m1) ** 2) / var + np.log(var)).sum(-1)
-        ll = np.maximum(ll, ll.max() - 40)
-        out[i] = np.where(ok, ll, -1e9)
+        inv = (1.0 / np.maximum(wsum, 1e-6))[..., None]
+        wl3 = wl[..., None]
+        m1 = cv2.boxFilter(ref * wl3, -1, k, normalize=True)
+        m1 *= inv
+        var = cv2.boxFilter(ref2 * wl3, -1, k, normalize=True)
+        var *= inv
+        var -= m1 * m1
+        np.maximum(var, 0, out=var)
+        var += s2
+        # in place, and the channel sum spelled out: this runs on every pixel of every label
+        d = cur - m1
+        d *= d
+        d /= var
+        d += np.log(var)
+        ll = d[..., 0] + d[..., 1] + d[..., 2]
+        ll *= -0.5
+        np.maximum(ll, ll.max() - 40, out=ll)
+        ll[~ok] = -1e9
+        out[i] = ll
     best = out.max(0, keepdims=True)
     return np.maximum(out - best, floor)
 
