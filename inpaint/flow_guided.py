@@ -21,12 +21,22 @@ held, so memory does not grow with the video's length):
    (a dense coordinate chain, so no blur accumulates). Where even the keyframe
    cannot help, the frame becomes a new keyframe and its remaining pixels are
    filled by the spatial ``keyframe_filler``. The fill therefore stays put over
-   time instead of being re-invented on every frame.
+   time instead of being re-invented on every frame. Known pixels in narrow
+   notches of that region (usually a part of the object the mask missed, such as
+   a shadowed crevice) are kept out of the spatial fill, which would smear them.
 5. **Temporal smoothing.** Each fill is mixed with the previous output frame
    carried along the flow (``smoothing``), which damps frame-to-frame jitter.
 6. **Blending.** The hole is reconstructed in the gradient domain (a Poisson
    solve guided by the sources' own gradients, fixed by the known pixels around
    the hole), which removes exposure seams between sources.
+7. **Further passes** (``passes``, default 2). Interpolated flow cannot follow
+   content that moves differently inside the hole (a partly hidden person, a
+   tree in front of a wall). A second pass therefore estimates the flow again on
+   the first pass's output, where the holes now hold plausible moving content,
+   and propagates the original known pixels once more along that flow; what it
+   still cannot reach keeps the first pass's fill (no new keyframes). The passes
+   are chained generators: the second runs ``radius`` frames behind the first, so
+   memory stays bounded, and a hole's factorisation is shared by both.
 """
 from __future__ import annotations
 
@@ -43,6 +53,8 @@ from tam.errors import MaskError, TamError, VideoError
 from tam.frames import FrameSequence
 
 MIN_FLOW_SIZE = 16  # frames smaller than this (either side) get zero flow
+MAX_SOLVER_ENTRIES = 4_000_000  # non-zeros of the cached factorisations of each kind (~120 MB)
+NOTCH_FRACTION = 0.01  # half-width of the known gaps closed before a spatial fill, per longest side
 PREVIEW_RADIUS = 6  # frames on each side used by preview() unless told otherwise
 KeyframeFiller = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -60,7 +72,8 @@ _FILLERS = ("telea", "ns")
 class FlowGuidedConfig:
     """Settings of :class:`FlowGuidedInpainter` (pass them as keyword arguments)."""
 
-    radius: int = 8  # frames searched on each side for known pixels (memory: about 2*radius+2 frames)
+    passes: int = 2  # 1: flow in holes interpolated from their border; 2+: re-estimated on the last fill
+    radius: int = 8  # frames searched on each side for known pixels (look-ahead: passes*radius+1 frames)
     flow_preset: str = "medium"  # DIS preset: ultrafast, fast, medium or fine
     prefill: str = "pushpull"  # how holes are hidden from the flow estimator: pushpull or telea
     flow_region: str = "union"  # where flow is re-interpolated: union of both holes, or warped
@@ -77,6 +90,8 @@ class FlowGuidedConfig:
     filler_radius: int = 5
 
     def __post_init__(self):
+        if self.passes < 1:
+            raise ValueError(f"passes must be >= 1, got {self.passes}")
         if self.radius < 1:
             raise ValueError(f"radius must be >= 1, got {self.radius}")
         if self.flow_preset not in _FLOW_PRESETS:
@@ -147,32 +162,41 @@ def _inside(pts: np.ndarray, w: int, h: int) -> np.ndarray:
     return (pts[:, 0] >= 0) & (pts[:, 0] <= w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h - 1)
 
 
+def _close_notches(hole: np.ndarray) -> np.ndarray:
+    """``hole`` plus the narrow gaps and notches of known pixels that cut into it.
+
+    A spatial fill spreads whatever it finds deep inside a hole over a wide area,
+    and known pixels there are usually part of the removed object that the mask
+    missed (a crevice, a shadowed gap between two parts): a morphological closing
+    keeps them from seeding the fill.
+    """
+    r = max(1, int(round(NOTCH_FRACTION * max(hole.shape))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    return cv2.morphologyEx(hole.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
+
+
 # ----------------------------------------------------------------------------- window
 
 
-class _Window:
-    """Frames, holes and completed flows for the frames near the current target.
+class _Source:
+    """The caller's frames and holes, validated, read once each and shared by the passes.
 
-    Everything is computed on first use and dropped by :meth:`evict`; nothing
-    refers to frames outside ``[lo, hi]`` after an eviction.
+    Frames below the lowest bound any pass still needs are dropped (:meth:`evict`).
     """
 
-    def __init__(self, frames: FrameSequence, masks: FrameSequence, cfg: FlowGuidedConfig):
-        self.frames, self.masks, self.cfg = frames, masks, cfg
+    def __init__(self, frames: FrameSequence, masks: FrameSequence, solver_capacity: int = 4):
+        self.frames, self.masks = frames, masks
         self.n = len(frames)
-        preset, finest = _FLOW_PRESETS[cfg.flow_preset]
-        self.dis = cv2.DISOpticalFlow_create(preset)
-        if finest is not None:
-            self.dis.setFinestScale(finest)
         self.shape: tuple[int, int] | None = None
         self._rgb: dict[int, np.ndarray] = {}
         self._hole: dict[int, np.ndarray] = {}
         self._valid: dict[int, np.ndarray] = {}
         self._rgbf: dict[int, np.ndarray] = {}
-        self._gray: dict[int, np.ndarray] = {}
-        self._fwd: dict[int, np.ndarray] = {}  # completed flow i -> i+1
-        self._bwd: dict[int, np.ndarray] = {}  # completed flow i -> i-1
-        self._solvers: dict[bytes, HoleSolver] = {}  # a few recent factorisations, by region
+        self._lows: dict[int, int] = {}  # pass -> lowest frame it still needs
+        self.free: dict[int, np.ndarray | None] = {}  # frame -> known pixels its blend ignores
+        self._blends: dict[bytes, HoleSolver] = {}  # recent hole factorisations, by region
+        self._regions: dict[bytes, HoleSolver] = {}  # recent flow-region factorisations
+        self._solver_capacity = solver_capacity
 
     def _load(self, i: int) -> None:
         if i in self._rgb:
@@ -212,7 +236,68 @@ class _Window:
             self._valid[i] = (~self.hole(i)).astype(np.float32)
         return self._valid[i]
 
+    def solver(self, region: np.ndarray, free: np.ndarray | None = None, blend: bool = False,
+               final: bool = False) -> HoleSolver:
+        """A :class:`HoleSolver` for ``region`` (known pixels in ``free`` fix nothing),
+        reused while both repeat: a static mask, or the same frame's hole blended
+        again by a later pass (``blend``; the ``final`` pass's use makes it the first
+        to go). Flow regions are kept apart, a few at a time."""
+        key = np.packbits(region).tobytes() + (b"" if free is None else np.packbits(free).tobytes())
+        digest = hashlib.blake2b(key + bytes(str(region.shape), "ascii"), digest_size=16).digest()
+        cache = self._blends if blend else self._regions
+        solver = cache.pop(digest, None) or HoleSolver(region, free=free)
+        if final and len(cache) >= 4:  # no later pass needs it, unless the hole repeats
+            cache = {digest: solver, **cache}
+            if blend:
+                self._blends = cache
+        else:
+            cache[digest] = solver  # most recent last
+        capacity = self._solver_capacity if blend else 4
+        # the count covers the lag between passes; the size cap bounds memory at large working sizes
+        while len(cache) > 1 and (len(cache) > capacity
+                                  or sum(v.size for v in cache.values()) > MAX_SOLVER_ENTRIES):
+            del cache[next(iter(cache))]
+        return solver
+
+    def evict(self, owner: int, lo: int) -> None:
+        self._lows[owner] = lo
+        lo = min(self._lows.values())
+        for store in (self._rgb, self._rgbf, self._hole, self._valid, self.free):
+            for k in [k for k in store if k < lo]:
+                del store[k]
+
+
+class _Window:
+    """Holes' pre-fills and completed flows for the frames near one pass's current target.
+
+    Everything is computed on first use and dropped by :meth:`evict`; nothing
+    refers to frames outside ``[lo, hi]`` after an eviction. With a ``guide`` (the
+    previous pass's output, a :class:`_Filled`), the flow is estimated on those
+    filled frames as they are: inside the holes it then follows the content the
+    previous pass put there instead of being interpolated from the border.
+    """
+
+    def __init__(self, source: _Source, cfg: FlowGuidedConfig, guide: _Filled | None = None,
+                 owner: int = 0):
+        self.source, self.cfg, self.guide, self.owner = source, cfg, guide, owner
+        self.n = source.n
+        preset, finest = _FLOW_PRESETS[cfg.flow_preset]
+        self.dis = cv2.DISOpticalFlow_create(preset)
+        if finest is not None:
+            self.dis.setFinestScale(finest)
+        self.rgb, self.hole, self.rgbf, self.valid = source.rgb, source.hole, source.rgbf, source.valid
+        self._gray: dict[int, np.ndarray] = {}
+        self._fwd: dict[int, np.ndarray] = {}  # completed flow i -> i+1
+        self._bwd: dict[int, np.ndarray] = {}  # completed flow i -> i-1
+        self.solver = source.solver
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        return self.source.shape
+
     def gray(self, i: int) -> np.ndarray:
+        if i not in self._gray and self.guide is not None:
+            self._gray[i] = cv2.cvtColor(self.guide[i], cv2.COLOR_RGB2GRAY)
         if i not in self._gray:
             hole = self.hole(i)
             g = cv2.cvtColor(self.rgb(i), cv2.COLOR_RGB2GRAY)
@@ -273,6 +358,9 @@ class _Window:
             raw_f = raw_b = np.zeros(a.shape + (2,), np.float32)
         else:
             raw_f, raw_b = self.dis.calc(a, b, None), self.dis.calc(b, a, None)
+        if self.guide is not None:  # the holes hold the previous pass's fill: keep the flow it gives
+            self._fwd[i], self._bwd[i + 1] = raw_f, raw_b
+            return
         ha, hb = self.hole(i), self.hole(i + 1)
         solver = self._region_solver(ha | hb)
         fwd, bwd = self._complete(solver, raw_f), self._complete(solver, raw_b)
@@ -291,20 +379,38 @@ class _Window:
             self._pair(i - 1)
         return self._bwd[i]
 
-    def solver(self, region: np.ndarray) -> HoleSolver:
-        """A :class:`HoleSolver` for ``region``, reused while the region repeats (static masks)."""
-        digest = hashlib.blake2b(np.packbits(region).tobytes() + bytes(str(region.shape), "ascii"),
-                                 digest_size=16).digest()
-        solver = self._solvers.pop(digest, None) or HoleSolver(region)
-        self._solvers[digest] = solver  # most recent last
-        while len(self._solvers) > 4:
-            del self._solvers[next(iter(self._solvers))]
-        return solver
-
     def evict(self, lo: int, hi: int) -> None:
-        for store in (self._rgb, self._rgbf, self._hole, self._valid, self._gray, self._fwd, self._bwd):
+        for store in (self._gray, self._fwd, self._bwd):
             for k in [k for k in store if k < lo or k > hi]:
                 del store[k]
+        self.source.evict(self.owner, lo)
+        if self.guide is not None:
+            self.guide.evict(lo)
+
+
+class _Filled:
+    """Random access, in increasing order, to the frames a pass yields (the next pass's guide).
+
+    The pass runs only as far as the highest frame asked for; frames below
+    :meth:`evict`'s bound are dropped.
+    """
+
+    def __init__(self, stream: Iterator[tuple[int, np.ndarray]]):
+        self._stream = stream
+        self._frames: dict[int, np.ndarray] = {}
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        while i not in self._frames:
+            try:
+                j, rgb = next(self._stream)
+            except StopIteration:
+                raise TamError(f"frame {i} was not filled by the previous pass") from None
+            self._frames[j] = rgb
+        return self._frames[i]
+
+    def evict(self, lo: int) -> None:
+        for k in [k for k in self._frames if k < lo]:
+            del self._frames[k]
 
 
 # ----------------------------------------------------------------------------- backend
@@ -324,10 +430,12 @@ class FlowGuidedInpainter(Inpainter):
     that the current keyframe cannot supply, are filled on a keyframe by
     ``keyframe_filler(rgb, hole) -> rgb``: ``rgb`` is the keyframe (HxWx3 uint8,
     with every pixel the video could supply already filled in), ``hole`` is a
-    bool HxW mask of the never-seen pixels; it returns an HxWx3 uint8 image whose
-    pixels inside ``hole`` are used (those outside are ignored). It is called
-    rarely (only when new content must be invented), and the fill it returns is
-    carried along the flow to the following frames. The default is OpenCV's Telea
+    bool HxW mask of the never-seen pixels (with the narrow notches of known
+    pixels that cut into them, see the module docstring); it returns an HxWx3
+    uint8 image whose never-seen pixels are used (those outside ``hole`` are
+    ignored). It is called rarely, by the first pass only (when new content must
+    be invented), and the fill it returns is carried along the flow to the
+    following frames. The default is OpenCV's Telea
     method; a generative model (e.g. Stable Diffusion inpainting) can be plugged
     in here without touching the propagation.
     """
@@ -356,7 +464,7 @@ class FlowGuidedInpainter(Inpainter):
 
     def preview(self, frames: FrameSequence, masks: FrameSequence, index: int,
                 radius: int | None = None) -> np.ndarray:
-        """Frame ``index`` filled using only frames within ``radius`` of it.
+        """Frame ``index`` filled using only frames within ``passes * radius + 1`` of it.
 
         The default radius is ``min(config.radius, PREVIEW_RADIUS)``: a couple of
         seconds at 480p. The full run may fill some pixels differently (it reaches
@@ -372,7 +480,24 @@ class FlowGuidedInpainter(Inpainter):
 
     def _run(self, frames, masks, targets) -> Iterator[tuple[int, np.ndarray]]:
         cfg = self.config
-        win = _Window(frames, masks, cfg)
+        n = len(frames)
+        # a later pass blends the hole that the pass before it blended ``radius`` frames earlier
+        source = _Source(frames, masks, 4 + (cfg.passes - 1) * (cfg.radius + 2))
+        stream = None
+        for p in range(cfg.passes):
+            # this pass fills the targets and, for each later pass, the frames within its reach
+            reach = cfg.radius * (cfg.passes - 1 - p)
+            needed = sorted({j for t in targets for j in range(max(0, t - reach), min(n, t + reach + 1))})
+            guide = _Filled(stream) if stream is not None else None
+            stream = self._pass(source, needed, guide, p)
+        return stream
+
+    def _pass(self, source: _Source, targets: Sequence[int], guide: _Filled | None,
+              owner: int) -> Iterator[tuple[int, np.ndarray]]:
+        """One pass over ``targets``: the first completes the flow by interpolation and makes
+        keyframes; a later one re-estimates the flow on ``guide`` (the previous pass's output)."""
+        cfg = self.config
+        win = _Window(source, cfg, guide, owner)
         key = None  # (keyframe rgb float32, coordinate map HxWx2 into it) or None
         prev_t = None
         prev_out = None  # the previous output frame (float32), for temporal smoothing
@@ -388,9 +513,9 @@ class FlowGuidedInpainter(Inpainter):
             if not hole.any():
                 yield t, rgb.copy()
                 continue
-            out, keyframe = self._fill(win, t, key, prev_out)
+            out, keyframe = self._fill(win, t, key, prev_out, None if guide is None else guide[t])
             prev_out = out.astype(np.float32) if cfg.smoothing > 0 else None
-            if keyframe:
+            if keyframe and guide is None:
                 h, w = hole.shape
                 grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
                 key = (out.astype(np.float32), grid)
@@ -408,15 +533,13 @@ class FlowGuidedInpainter(Inpainter):
         """Colours at ``pts`` and at its four neighbours: N x 5 x 3."""
         interp = cv2.INTER_CUBIC if self.config.interpolation == "cubic" else cv2.INTER_LINEAR
         h, w = image.shape[:2]
-        out = np.empty((len(pts), len(_OFFSETS), 3), np.float32)
-        for k, off in enumerate(_OFFSETS):
-            q = pts + off
-            q[:, 0] = np.clip(q[:, 0], 0, w - 1)
-            q[:, 1] = np.clip(q[:, 1], 0, h - 1)
-            out[:, k] = _sample(image, q, interp)
-        return out
+        q = (pts[:, None, :] + _OFFSETS[None]).reshape(-1, 2)  # one remap for all five
+        np.clip(q[:, 0], 0, w - 1, out=q[:, 0])
+        np.clip(q[:, 1], 0, h - 1, out=q[:, 1])
+        return _sample(image, q, interp).reshape(len(pts), len(_OFFSETS), 3)
 
-    def _fill(self, win: _Window, t: int, key, previous: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    def _fill(self, win: _Window, t: int, key, previous: np.ndarray | None,
+              guide: np.ndarray | None) -> tuple[np.ndarray, bool]:
         cfg = self.config
         rgb, hole = win.rgb(t), win.hole(t)
         h, w = hole.shape
@@ -446,6 +569,11 @@ class FlowGuidedInpainter(Inpainter):
 
         unseen = ~seen
         made_keyframe = False
+        if unseen.any() and guide is not None:
+            # a later pass: what no frame shows keeps the previous pass's fill (no new keyframes)
+            idx = np.nonzero(unseen)[0]
+            samples[idx] = self._samples(guide.astype(np.float32), pts[idx])
+            unseen[idx] = False
         if unseen.any() and key is not None:
             kimg, coords = key
             c = coords[ys[unseen], xs[unseen]]
@@ -460,7 +588,7 @@ class FlowGuidedInpainter(Inpainter):
             draft[ys[~unseen], xs[~unseen]] = np.clip(samples[~unseen, 0] + 0.5, 0, 255).astype(np.uint8)
             never = np.zeros((h, w), bool)
             never[ys[unseen], xs[unseen]] = True
-            filled = np.asarray(self.keyframe_filler(draft, never))
+            filled = np.asarray(self.keyframe_filler(draft, _close_notches(never)))
             if filled.shape != rgb.shape:
                 raise TamError(f"keyframe filler returned shape {filled.shape}, expected {rgb.shape}")
             idx = np.nonzero(unseen)[0]
@@ -474,7 +602,16 @@ class FlowGuidedInpainter(Inpainter):
 
         out = rgb.copy()
         if cfg.poisson:
-            values = self._blend(win.solver(hole), rgb, samples)
+            # known pixels in narrow notches of the spatially filled part are most likely
+            # object pixels the mask missed: the blend must not drag the fill towards them.
+            # Later passes keep the first pass's choice, so they reuse its factorisation.
+            if guide is None:
+                spatial = np.zeros((h, w), bool)
+                spatial[ys[~seen], xs[~seen]] = True
+                free = _close_notches(spatial) & ~hole if spatial.any() else None
+                win.source.free[t] = free if free is not None and free.any() else None
+            values = self._blend(win.solver(hole, win.source.free.get(t), blend=True,
+                                            final=win.owner == cfg.passes - 1), rgb, samples)
         else:
             values = samples[:, 0]
         out[ys, xs] = np.clip(values + 0.5, 0, 255).astype(np.uint8)

@@ -17,11 +17,14 @@ _DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))  # (dy, dx)
 class HoleSolver:
     """The Laplacian over ``hole`` (bool HxW), factorised once.
 
+    Known pixels in ``free`` (bool HxW, optional) fix nothing: the hole's values
+    are not pulled towards them.
+
     A hole that touches no known pixel (it covers the frame) is kept solvable by a
     tiny pull towards the initial values passed to :meth:`laplace`/:meth:`poisson`.
     """
 
-    def __init__(self, hole: np.ndarray, anchor: float = 1e-6):
+    def __init__(self, hole: np.ndarray, anchor: float = 1e-6, free: np.ndarray | None = None):
         import scipy.sparse as sp
         import scipy.sparse.linalg as sla
 
@@ -41,6 +44,8 @@ class HoleSolver:
         for dy, dx in _DIRECTIONS:
             yy, xx = ys + dy, xs + dx
             inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            if free is not None:  # a free neighbour is no boundary: Neumann, as at the image border
+                inside[inside] = ~free[yy[inside], xx[inside]]
             nb = np.full(n, -1, np.int64)
             nb[inside] = index[yy[inside], xx[inside]]
             degree += inside
@@ -55,6 +60,7 @@ class HoleSolver:
         matrix = sp.csc_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
         self._lu = sla.splu(matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                             options={"SymmetricMode": True}) if n else None
+        self.size = self._lu.nnz if n else 0  # stored non-zeros of the factors (memory)
 
     def _boundary_sum(self, image: np.ndarray) -> np.ndarray:
         """Sum of known neighbours' values for each hole pixel: (n, C)."""

@@ -78,7 +78,9 @@ def test_beats_telea_inside_moved_davis_holes():
             ours.append(hole_psnr(out, truth, hole))
             base.append(hole_psnr(telea(truth, hole), truth, hole))
             assert np.array_equal(out[~hole], truth[~hole])
-        assert np.mean(ours) > np.mean(base) + 1.0, (case.name, ours, base)
+        # one pass (flow interpolated across the hole) gets about +1.4/+1.6 dB here; the
+        # second pass (flow re-estimated on the first fill) about +2.5/+2.2
+        assert np.mean(ours) > np.mean(base) + 1.8, (case.name, ours, base)
 
 
 def test_static_scene_is_filled_from_other_frames():
@@ -125,6 +127,34 @@ def test_keyframe_filler_is_used_for_never_seen_pixels_and_carried():
         got = outs[i][..., 0][hole].astype(float)
         assert np.corrcoef(got, pattern)[0, 1] > 0.9
     assert np.abs(outs[0].astype(int) - outs[n - 1]).max() <= 2  # stable over time
+
+
+def test_known_notches_do_not_smear_into_a_spatial_fill():
+    """A crevice of the removed object that the mask missed (a dark notch of known
+    pixels cutting deep into a never-seen hole) must not darken the fill around it."""
+    h, w, n = 96, 160, 4
+    frame = np.full((h, w, 3), 128, np.uint8)
+    notch = np.zeros((h, w), bool)
+    notch[20:60, 79:82] = True
+    frame[notch] = 0
+    hole = np.zeros((h, w), bool)
+    hole[20:76, 50:110] = True
+    hole &= ~notch
+    calls = []
+
+    def filler(rgb, never):
+        calls.append(never.copy())
+        return telea(rgb, never)
+
+    outs = dict(FlowGuidedInpainter(keyframe_filler=filler).inpaint(ArrayFrames([frame] * n),
+                                                                    ArrayFrames([hole] * n)))
+    deep = notch.copy()
+    deep[:22] = False  # the notch's mouth on the hole's edge stays open
+    assert len(calls) == 1 and calls[0][hole].all() and calls[0][deep].all()
+    for i in (0, n - 1):
+        assert np.array_equal(outs[i][notch], frame[notch])  # known pixels are left alone
+        err = np.abs(outs[i][hole].astype(int) - 128)
+        assert err.mean() < 5, err.mean()  # (about 43 when the notch seeds the fill and the blend)
 
 
 @needs_data
@@ -175,17 +205,18 @@ def test_bad_masks_and_indices():
 def test_streams_with_a_bounded_window_and_previews_locally():
     _, frames, holes = static_clip(n=30, step=3)
     radius = 4
-    fr, mk = Recording(frames), Recording(holes)
-    inp = FlowGuidedInpainter(radius=radius)
-    for t, _ in inp.inpaint(fr, mk):
-        # nothing beyond the look-ahead has been read when frame t comes out
-        assert max(fr.reads) <= t + radius + 1
-    assert len(fr.reads) == len(frames)  # each frame read once: the window caches it
+    for passes in (1, 2):
+        fr, mk = Recording(frames), Recording(holes)
+        inp = FlowGuidedInpainter(radius=radius, passes=passes)
+        for t, _ in inp.inpaint(fr, mk):
+            # nothing beyond the look-ahead has been read when frame t comes out
+            assert max(fr.reads) <= t + passes * radius + 1
+        assert len(fr.reads) == len(frames)  # each frame read once: the passes share it
 
     fr, mk = Recording(frames), Recording(holes)
     out = inp.preview(fr, mk, 15, radius=3)
     assert out.shape == frames[0].shape
-    assert set(fr.reads) <= set(range(12, 19))
+    assert set(fr.reads) <= set(range(15 - 2 * 3 - 1, 15 + 2 * 3 + 2))
 
 
 def test_classical_path_never_imports_torch():
@@ -209,6 +240,13 @@ def test_hole_solver_is_exact_on_harmonic_fields_and_true_gradients():
     damaged = linear.copy()
     damaged[hole] = 0
     assert np.abs(solver.laplace(damaged) - linear).max() < 1e-3
+    # a free known pixel fixes nothing: a spike there does not leak into the fill
+    flat = np.full((h, w), 5.0)
+    flat[7, 10] = 100.0
+    free = np.zeros((h, w), bool)
+    free[7, 10] = True
+    assert np.abs(HoleSolver(hole).laplace(flat)[hole] - 5).max() > 1
+    assert np.abs(HoleSolver(hole, free=free).laplace(flat)[hole] - 5).max() < 1e-3
     # Poisson with the true image's own differences as guidance gives the image back
     img = textured(h, w).astype(np.float64)
     ys, xs = solver.ys, solver.xs
