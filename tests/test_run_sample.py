@@ -14,7 +14,9 @@ def sample_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("run")
     out, masks = d / "no-rock.mp4", d / "masks"
     # a smaller working size than the default keeps the test quick; the output is full size
-    code = main(["run", str(SAMPLE), "--click", "980,350", "--out", str(out), "--masks-out", str(masks),
+    # the README's command: the rock, the far end of its upper slab, and the crevice
+    code = main(["run", str(SAMPLE), "--click", "980,350", "--click", "1125,305", "--click", "1158,360",
+                 "--out", str(out), "--masks-out", str(masks),
                  "--proxy", "480", "-q"])
     assert code == 0
     return out, masks
@@ -34,7 +36,7 @@ def test_mask_holds_the_rock_on_every_frame(sample_run):
     files = sorted(masks.iterdir())
     assert len(files) == 132
     first = load_labels(files[0])
-    assert first.shape == (720, 1280) and first[350, 980] == 1
+    assert first.shape == (720, 1280) and first[350, 980] == first[305, 1125] == first[360, 1158] == 1
     area = (first > 0).mean()
     assert 0.01 < area < 0.15, area  # the rock, not the hillside
     for f in files[::10]:
