@@ -159,8 +159,9 @@ class Studio:
         tracker = self.backends.tracker()
         if self._track_state is None:
             self._track_state = tracker.init_state(p.frames)
-        refiner = Refiner(self.backends.segmenter(), guard=lambda: self._segmenter_guard(segmenter_lock)) \
-            if refine else None
+        refiner = None
+        if refine:
+            refiner = Refiner(self.backends.segmenter(), guard=lambda: self._segmenter_guard(segmenter_lock))
         done = 0
         for index, labels in track(tracker, self._track_state, p.frames, keyframes, changed, direction,
                                    should_stop, refiner):
