@@ -31,6 +31,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from tam.frames import IndexedFrames  # noqa: E402
+
 WIDTH, HEIGHT, FPS = 432, 240, 25
 
 
@@ -75,17 +77,6 @@ class SyntheticStream:
         return m > 0
 
 
-class _Items:
-    def __init__(self, n, get):
-        self.n, self.get = n, get
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        return self.get(i)
-
-
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
@@ -95,7 +86,7 @@ def memory_run(n: int) -> None:
     from inpaint import INPAINTERS
 
     stream = SyntheticStream(n)
-    frames, masks = _Items(n, stream.frame), _Items(n, stream.mask)
+    frames, masks = IndexedFrames(n, stream.frame), IndexedFrames(n, stream.mask)
     inpainter = INPAINTERS.create("flow")
     checkpoints = sorted({min(n, c) for c in (50, n // 10, n // 2, n)} - {0})
     t0, c0 = time.perf_counter(), time.process_time()

@@ -7,10 +7,13 @@ DAVIS 2017 stores palette ids. Both are read as label maps (0 background,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from tam.frames import IndexedFrames
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -30,11 +33,11 @@ class Sequence:
     def name(self) -> str:
         return f"{self.root.parent.name}/{self.root.name}"
 
-    @property
+    @cached_property  # listed once: every frame read would list the folder again
     def frame_paths(self) -> list[Path]:
         return sorted(p for p in (self.root / "frames").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
-    @property
+    @cached_property
     def mask_paths(self) -> list[Path]:
         return sorted((self.root / "masks").glob("*.png"))
 
@@ -52,25 +55,12 @@ class Sequence:
         return [int(v) for v in np.unique(self.mask(0)) if v != 0]
 
     @property
-    def frames(self) -> "_Lazy":
-        return _Lazy(self, self.frame)
+    def frames(self) -> IndexedFrames:
+        return IndexedFrames(len(self), self.frame)
 
     @property
-    def masks(self) -> "_Lazy":
-        return _Lazy(self, self.mask)
-
-
-class _Lazy:
-    def __init__(self, seq: Sequence, get):
-        self._seq, self._get = seq, get
-
-    def __len__(self) -> int:
-        return len(self._seq)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        return self._get(i)
+    def masks(self) -> IndexedFrames:
+        return IndexedFrames(len(self), self.mask)
 
 
 def _not_ground_truth(root: Path) -> set[str]:

@@ -46,3 +46,19 @@ class MappedFrames:
 
     def __getitem__(self, index: int) -> np.ndarray:
         return self._fn(self._base[index])
+
+
+class IndexedFrames:
+    """A FrameSequence of ``n`` items, item ``i`` computed by ``get(i)`` on access."""
+
+    def __init__(self, n: int, get):
+        self._n = n
+        self._get = get
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not 0 <= index < self._n:
+            raise IndexError(index)
+        return self._get(index)

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from tam.errors import TamError
+from tam.frames import IndexedFrames
 
 BOUND_TH = 0.008
 CLICKS_PER_OBJECT = 5
@@ -141,8 +142,8 @@ def evaluate_sequence(tracker, sequence, init: str = "mask", segmenter=None,
     frames = sequence.frames
     masks = sequence.masks
     if max_frames is not None and max_frames < len(frames):
-        frames = _Prefix(frames, max_frames)
-        masks = _Prefix(masks, max_frames)
+        frames = IndexedFrames(max_frames, frames.__getitem__)
+        masks = IndexedFrames(max_frames, masks.__getitem__)
     gt0 = masks[start]
     ids = [int(v) for v in np.unique(gt0) if v != 0]
     score = SequenceScore(sequence.name if hasattr(sequence, "name") else str(sequence))
@@ -170,19 +171,6 @@ def evaluate_sequence(tracker, sequence, init: str = "mask", segmenter=None,
     score.frames = len(order)
     score.objects = score_frames((preds[i] for i in order), (masks[i] for i in order), ids)
     return score
-
-
-class _Prefix:
-    def __init__(self, base, n):
-        self._base, self._n = base, n
-
-    def __len__(self):
-        return self._n
-
-    def __getitem__(self, i):
-        if not 0 <= i < self._n:
-            raise IndexError(i)
-        return self._base[i]
 
 
 def clicks_mask(segmenter, image: np.ndarray, gt: np.ndarray, ids, n_clicks: int = CLICKS_PER_OBJECT):
