@@ -219,6 +219,16 @@ def test_simulated_clicks_mask_on_real_frame():
     assert iou(m3, gt) >= 0.8  # measured 0.92
 
 
+def test_bench_rejects_zero_threads():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_segment", REPO / "bench" / "bench_segment.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    with pytest.raises(SystemExit, match="--threads"):
+        bench.main(["--threads", "0", "--no-baseline"])
+
+
 def test_eval_clicks_command(capsys):
     _needs_data()
     parser = argparse.ArgumentParser()
