@@ -190,7 +190,7 @@ def test_fast_thin_parts_are_kept():
 
 @needs_data
 def test_backward_from_the_last_frame():
-    seq = _sequence("davis2016/car-shadow")
+    seq = _sequence("davis2016/tennis")
     lo, hi = len(seq) - 16, len(seq)
     frames = _Window(seq.frames, lo, hi)
     last = hi - lo - 1
@@ -198,7 +198,8 @@ def test_backward_from_the_last_frame():
     out = list(tracker.propagate(tracker.init_state(frames), frames, {last: seq.mask(hi - 1)}, last, -1))
     assert [i for i, _ in out] == list(range(last - 1, -1, -1))
     j, f = score_frames([lab for _, lab in out], [seq.mask(lo + i) for i, _ in out], [1])[1]
-    assert (j + f) / 2 > 0.75 and j > 0.77, (j, f)  # about 0.73 / 0.79 without the graph cut
+    # measured 0.79 / 0.86; 0.67 / 0.71 without the forest (a swinging arm and the racket)
+    assert (j + f) / 2 > 0.76 and j > 0.74, (j, f)
 
 
 @needs_data
