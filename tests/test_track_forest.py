@@ -122,14 +122,14 @@ def test_tracker_trains_one_forest_per_keyframe_set_and_forgets_stale_ones():
     tracker = ClassicalTracker(work_side=200, forest_trees=5, forest_samples=500)
     state = tracker.init_state(frames)
     out = dict(tracker.propagate(state, frames, {0: first}, 0, 5))
-    forests = [v for k, v in state.models.items() if isinstance(k, tuple)]
+    forests = [v for k, v in state.models.items() if k[0] == "forest"]
     assert len(forests) == 1
     # the disc moves 3 px a frame: tracked, not confused with the striped patch
     assert j_measure(out[4] == 1, _scene(shift=12)[1] == 1) > 0.8
     list(tracker.propagate(state, frames, {0: first}, 0, 5))
-    assert [v for k, v in state.models.items() if isinstance(k, tuple)][0] is forests[0]  # reused
+    assert [v for k, v in state.models.items() if k[0] == "forest"][0] is forests[0]  # reused
     edited = {0: first, 4: _scene(shift=12)[1]}
     list(tracker.propagate(state, frames, edited, 4, -1))
-    kept = [v for k, v in state.models.items() if isinstance(k, tuple)]
+    kept = [v for k, v in state.models.items() if k[0] == "forest"]
     assert len(kept) == 1 and kept[0] is not forests[0]  # retrained, the stale one dropped
     assert len(state.models) == 2  # with the colour histograms of the same keyframes

@@ -126,9 +126,10 @@ class ClassicalTrackerConfig:
             raise ValueError("bins must be within 4..64")
         if not 1 <= self.texture_bins <= 16:
             raise ValueError("texture_bins must be within 1..16")
-        if self.forest_trees < 0 or self.forest_depth < 1 or self.forest_samples < 10 or self.forest_side < 32:
-            raise ValueError("forest_trees must be >= 0, forest_depth >= 1, forest_samples >= 10 and "
-                             "forest_side >= 32")
+        if (self.forest_trees < 0 or self.forest_depth < 1 or self.forest_samples < 10 or self.forest_side < 32
+                or self.forest_weight < 0 or self.forest_budget < 0):
+            raise ValueError("forest_trees must be >= 0, forest_depth >= 1, forest_samples >= 10, "
+                             "forest_side >= 32, forest_weight >= 0 and forest_budget >= 0")
         if self.cut_weight < 0 or self.cut_band < 1 or not 0 <= self.cut_min_thickness < self.cut_thickness:
             raise ValueError("cut_weight must be >= 0, cut_band >= 1 and "
                              "0 <= cut_min_thickness < cut_thickness")
@@ -161,7 +162,7 @@ class ClassicalTrackerState:
     size: tuple[int, int]                     # frames' (height, width)
     work: tuple[int, int]                     # working (height, width)
     frames: _LRU = field(default_factory=lambda: _LRU(6))
-    models: dict = field(default_factory=dict)  # keyframe digest -> {label: histogram}
+    models: dict = field(default_factory=dict)  # (kind, keyframe digest, ...) -> what was learned from them
 
 
 @dataclass
@@ -229,7 +230,8 @@ class ClassicalTracker(Tracker):
 
     def _keyframe_models(self, state, frames, keyframes, ids) -> dict[int, np.ndarray]:
         """Colour models averaged over every keyframe where each label appears (cached)."""
-        key = _digest(keyframes)
+        digest = _digest(keyframes)
+        key = ("histograms", digest)
         if key not in state.models:
             sums: dict[int, np.ndarray] = {}
             for k in sorted(keyframes):
@@ -238,7 +240,7 @@ class ClassicalTracker(Tracker):
                 present = [int(v) for v in np.unique(lab) if v != 0]
                 for label, hist in self._histograms(small, lab, present).items():
                     sums[label] = sums.get(label, 0) + hist
-            _forget_other_keyframes(state.models, key)
+            _forget_other_keyframes(state.models, digest)
             cfg = self.config
             state.models[key] = {k: _smooth_hist(v / max(v.sum(), 1e-12), cfg.bins, cfg.texture_bins)
                                  for k, v in sums.items()}
@@ -493,7 +495,7 @@ def _digest(keyframes: Mapping[int, np.ndarray]) -> str:
 
 def _forget_other_keyframes(models: dict, digest: str) -> None:
     """Drop the models learned from other keyframes (edits made them stale): memory stays bounded."""
-    for key in [k for k in models if (k[1] if isinstance(k, tuple) else k) != digest]:
+    for key in [k for k in models if k[1] != digest]:
         del models[key]
 
 

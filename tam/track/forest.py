@@ -30,11 +30,11 @@ _GRADIENT_SIGMAS = (1.0, 3.0)
 _CONTRAST_SIGMA = 3.0
 # share of training pixels taken from the background far from every object
 _FAR_SHARE = 0.25
-# a pixel is "deep inside" the objects when the motion prior's object mass is above this; the
-# forest is not asked there (it agreed with the prior on every benchmark frame, and it is the
-# costliest part of a large object)
+# the forest is asked only on a band around the objects: where the motion prior's object mass is
+# above _DEEP_INSIDE it has no opinion, below _FAR_OUTSIDE it answers background. Inside a large
+# object is the costliest place to ask it; asking only below 0.97 changed no benchmark score, and
+# this narrower band measured the same mean J&F from frame 0 at a fraction of the cost
 _DEEP_INSIDE = 0.9
-# ... and far from them below this (the answer there is background)
 _FAR_OUTSIDE = 0.05
 
 
@@ -52,7 +52,7 @@ def patch_features(image: np.ndarray, side: int) -> np.ndarray:
         gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0)
         gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
         # signed gradients too: which side of an edge is lighter tells an object's rim from the
-        # background's (measured: dropping them costs 0.01-0.02 mean J&F)
+        # background's (measured: dropping them cost 0.004 mean J&F from frame 0, 0.019 from the middle)
         feats += [cv2.magnitude(gx, gy)[..., None], gx[..., None], gy[..., None]]
     mean = cv2.GaussianBlur(light, (0, 0), _CONTRAST_SIGMA)
     var = cv2.GaussianBlur(light * light, (0, 0), _CONTRAST_SIGMA) - mean * mean
@@ -123,35 +123,30 @@ class ForestModel:
         """Per-class probabilities (classes x h x w float32, ``size`` = (h, w)) for an RGB frame.
 
         ``object_mass`` (h x w, the motion prior's summed object probability)
-        limits the work: far from every object (mass < 1%) the answer is
-        background; deep inside them it is uninformative (uniform).
+        limits the work: far from every object (mass at most 5%) the answer is
+        background; deep inside them (above 90%) it is uninformative (uniform).
         """
         n = len(self.labels)
         h, w = size
         if self._forest is None:
             return np.full((n, h, w), 1.0 / n, np.float32)
         feat = patch_features(np.asarray(image), self.side)
-        mass = None
-        if object_mass is not None:
-            mass = cv2.resize(object_mass.astype(np.float32), feat.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-        stride = 1
-        if self.budget:
-            asked = feat.shape[0] * feat.shape[1] if mass is None else \
-                np.count_nonzero((mass > _FAR_OUTSIDE) & (mass <= _DEEP_INSIDE))
-            stride = max(1, int(np.ceil(np.sqrt(asked / (self.budget * (n - 1))))))
-        if stride > 1:
-            # the forest is asked on a coarser grid; the features keep their full-density context
-            feat = np.ascontiguousarray(feat[::stride, ::stride])
-            mass = None if mass is None else mass[::stride, ::stride]
-        fh, fw = feat.shape[:2]
-        votes = np.zeros((n, fh * fw), np.float32)
-        if mass is None:
-            ask = np.ones(fh * fw, bool)
+        if object_mass is None:
+            mass = np.full(feat.shape[:2], 0.5, np.float32)  # everywhere in the band: ask every pixel
         else:
-            mass = mass.ravel()
-            ask = (mass > _FAR_OUTSIDE) & (mass <= _DEEP_INSIDE)
-            votes[0, mass <= _FAR_OUTSIDE] = self.trees
-            votes[:, mass > _DEEP_INSIDE] = self.trees / n
+            mass = cv2.resize(object_mass.astype(np.float32), feat.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        ask = (mass > _FAR_OUTSIDE) & (mass <= _DEEP_INSIDE)
+        if self.budget:
+            stride = max(1, int(np.ceil(np.sqrt(np.count_nonzero(ask) / (self.budget * (n - 1))))))
+            if stride > 1:
+                # the forest is asked on a coarser grid; the features keep their full-density context
+                feat = np.ascontiguousarray(feat[::stride, ::stride])
+                mass, ask = mass[::stride, ::stride], ask[::stride, ::stride]
+        fh, fw = feat.shape[:2]
+        mass, ask = mass.ravel(), ask.ravel()
+        votes = np.zeros((n, fh * fw), np.float32)
+        votes[0, mass <= _FAR_OUTSIDE] = self.trees
+        votes[:, mass > _DEEP_INSIDE] = self.trees / n
         idx = np.flatnonzero(ask)
         if len(idx):
             raw = self._forest.getVotes(np.ascontiguousarray(feat.reshape(-1, feat.shape[2])[idx]), 0)
