@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -81,6 +82,33 @@ def test_large_frames_are_processed_downscaled():
     assert iou(res.mask, a) > 0.85
     res2 = seg.predict(Prompt.from_clicks([(85, 120, 1), (235, 120, 1)]), mask_input=res.logits)
     assert iou(res2.mask, a | b) > 0.85
+
+
+def test_first_click_takes_in_the_other_parts_of_the_object():
+    """A red body with a green head on blue: the click's own region is the body; the box stage adds the head."""
+    rng = np.random.RandomState(4)
+    h, w = 240, 320
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = (60, 120, 200)
+    body = np.zeros((h, w), np.uint8)
+    cv2.ellipse(body, (160, 140), (40, 60), 0, 0, 360, 1, -1)
+    head = np.zeros((h, w), np.uint8)
+    cv2.circle(head, (160, 70), 12, 1, -1)
+    body = body.astype(bool)
+    head = head.astype(bool) & ~body
+    img[body] = (220, 40, 40)
+    img[head] = (40, 170, 60)
+    img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    prompt = Prompt.from_clicks([(160, 140, 1)])
+    seg = ClassicalSegmenter()
+    seg.set_image(img)
+    res = seg.predict(prompt)
+    assert (res.mask & head).sum() > 0.9 * head.sum()  # measured 1.0
+    assert iou(res.mask, body | head) > 0.95  # measured 1.0
+    off = ClassicalSegmenter(box_grow=0)
+    off.set_image(img)
+    # measured 0: without the box stage the growth stops at the body's outline
+    assert (off.predict(prompt).mask & head).sum() < 0.5 * head.sum()
 
 
 def test_negative_click_removes_a_region(squares):
@@ -192,16 +220,17 @@ def real_results():
 def test_quality_on_real_first_frames(real_results):
     res = real_results
     assert len(res.objects) == 9
-    # measured mIoU@1 0.452, mIoU@5 0.680 on this subset (all 12 public objects: 0.44 / 0.69)
-    assert res.miou(1) >= 0.42
-    assert res.miou(5) >= 0.64
-    assert res.miou(5) > res.miou(1) + 0.15  # clicks help
+    # measured mIoU@1 0.518, mIoU@5 0.667 on this subset (0.452 / 0.680 without the first click's box
+    # stage; all 12 public objects: 0.50 / 0.68)
+    assert res.miou(1) >= 0.49
+    assert res.miou(5) >= 0.63
+    assert res.miou(5) > res.miou(1) + 0.1  # clicks help
     swan = next(o for o in res.objects if o.sequence.endswith("blackswan"))
     assert swan.ious[-1] >= 0.9  # measured 0.94
-    # positive clicks in the middle of large misses (windows, wheels) take them in:
-    # measured 0.34 after 1 click, 0.62 after 5 (0.51 without the spread-based growth)
+    # the first click's box stage takes in the windows and wheels the click's own region misses:
+    # measured 0.84 after 1 click (0.34 without it); later clicks lower it to 0.58 (see the module docstring)
     car = next(o for o in res.objects if o.sequence.endswith("car-shadow"))
-    assert car.ious[-1] >= 0.58 and car.ious[-1] > car.ious[0] + 0.2
+    assert car.ious[0] >= 0.75 and car.ious[-1] >= 0.5
     noc, missed = res.noc(0.85)
     assert 1 <= noc <= 5 and 0 <= missed <= len(res.objects)
     assert res.cpu_seconds_per_click() < 0.5  # predict() is cheap (CPU time: the machine may be loaded)
