@@ -36,14 +36,24 @@ _FAR_SHARE = 0.25
 # this narrower band measured the same mean J&F from frame 0 at a fraction of the cost
 _DEEP_INSIDE = 0.9
 _FAR_OUTSIDE = 0.05
+# context around the asked pixels kept when features are computed on a crop: three of the widest blur's sigmas
+_MARGIN = int(3 * max(_COLOUR_SIGMAS + _GRADIENT_SIGMAS + (_CONTRAST_SIGMA,)))
 
 
-def patch_features(image: np.ndarray, side: int) -> np.ndarray:
-    """Per-pixel descriptors (h x w x 16 float32) of an RGB uint8 image resized to ``side`` longest side."""
+def _resized(image: np.ndarray, side: int) -> np.ndarray:
     h, w = image.shape[:2]
     s = min(1.0, side / max(h, w))
     if s < 1.0:
         image = cv2.resize(image, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
+    return image
+
+
+def patch_features(image: np.ndarray, side: int) -> np.ndarray:
+    """Per-pixel descriptors (h x w x 16 float32) of an RGB uint8 image resized to ``side`` longest side."""
+    return _features(_resized(image, side))
+
+
+def _features(image: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).astype(np.float32)
     feats = [lab] + [cv2.GaussianBlur(lab, (0, 0), sigma) for sigma in _COLOUR_SIGMAS]
     light = lab[..., 0]
@@ -130,26 +140,31 @@ class ForestModel:
         h, w = size
         if self._forest is None:
             return np.full((n, h, w), 1.0 / n, np.float32)
-        feat = patch_features(np.asarray(image), self.side)
+        small = _resized(np.asarray(image), self.side)
         if object_mass is None:
-            mass = np.full(feat.shape[:2], 0.5, np.float32)  # everywhere in the band: ask every pixel
+            mass = np.full(small.shape[:2], 0.5, np.float32)  # everywhere in the band: ask every pixel
         else:
-            mass = cv2.resize(object_mass.astype(np.float32), feat.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+            mass = cv2.resize(object_mass.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_LINEAR)
         ask = (mass > _FAR_OUTSIDE) & (mass <= _DEEP_INSIDE)
+        stride = 1
         if self.budget:
+            # the forest is asked on a coarser grid where the band is large; the features keep their
+            # full-density context
             stride = max(1, int(np.ceil(np.sqrt(np.count_nonzero(ask) / (self.budget * (n - 1))))))
-            if stride > 1:
-                # the forest is asked on a coarser grid; the features keep their full-density context
-                feat = np.ascontiguousarray(feat[::stride, ::stride])
-                mass, ask = mass[::stride, ::stride], ask[::stride, ::stride]
-        fh, fw = feat.shape[:2]
+            mass, ask = mass[::stride, ::stride], ask[::stride, ::stride]
+        fh, fw = mass.shape
         mass, ask = mass.ravel(), ask.ravel()
         votes = np.zeros((n, fh * fw), np.float32)
         votes[0, mass <= _FAR_OUTSIDE] = self.trees
         votes[:, mass > _DEEP_INSIDE] = self.trees / n
         idx = np.flatnonzero(ask)
         if len(idx):
-            raw = self._forest.getVotes(np.ascontiguousarray(feat.reshape(-1, feat.shape[2])[idx]), 0)
+            # features only on the band's bounding box, with a margin for their widest blur
+            ys, xs = (idx // fw) * stride, (idx % fw) * stride
+            y0, x0 = max(0, ys.min() - _MARGIN), max(0, xs.min() - _MARGIN)
+            y1, x1 = min(small.shape[0], ys.max() + 1 + _MARGIN), min(small.shape[1], xs.max() + 1 + _MARGIN)
+            feat = _features(np.ascontiguousarray(small[y0:y1, x0:x1]))[ys - y0, xs - x0]
+            raw = self._forest.getVotes(np.ascontiguousarray(feat), 0)
             # the first row names the classes of the columns (only classes seen in training appear)
             for col, cls in enumerate(raw[0]):
                 votes[int(cls), idx] = raw[1:, col]
