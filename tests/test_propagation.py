@@ -160,4 +160,4 @@ def test_object_leaving_the_frame_is_not_held_inside():
         assert j_measure(got[38] == k, gt[38] == k) > 0.6          # followed while leaving
         after = [np.count_nonzero(got[t] == k) for t in range(46, 56)]
         assert max(after[4:]) < 0.3 * full, after                 # what remains fades
-        assert after[-1] < after[0], after
+        assert after[-1] == 0 or after[-1] < after[0], after  # gone, or going
