@@ -15,19 +15,20 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"evaluation data fold
 
 
 def _grid(h, w):
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
 
 
 def _flows(h=90, w=160):
     """A camera that zooms 2% and pans, and a square object that moves on its own."""
-    gx, gy = _grid(h, w)
+    grid = _grid(h, w)
+    gx, gy = grid[..., 0], grid[..., 1]
     back = np.empty((h, w, 2), np.float32)
     back[..., 0] = (gx - w / 2) * -0.02 + 3.0
     back[..., 1] = (gy - h / 2) * -0.02 - 1.0
     obj = np.zeros((h, w), bool)
     obj[30:60, 60:100] = True
     back[obj] = (-4.0, 2.0)
-    return back, obj, (gx, gy)
+    return back, obj, grid
 
 
 def test_residual_is_zero_on_the_camera_motion_and_large_on_the_object():
@@ -92,12 +93,12 @@ def test_residual_tells_moving_objects_from_the_background_on_real_frames():
                           interpolation=cv2.INTER_NEAREST) > 0
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         back, fwd = dis.calc(b, a, None), dis.calc(a, b, None)
-        gx, gy = _grid(288, 512)
-        fwd_at = cv2.remap(fwd, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR)
+        grid = _grid(288, 512)
+        fwd_at = cv2.remap(fwd, grid[..., 0] + back[..., 0], grid[..., 1] + back[..., 1], cv2.INTER_LINEAR)
         conf = np.exp(-(np.hypot(*(back + fwd_at).transpose(2, 0, 1)) / 1.5) ** 2)
         # the background away from the object (a car's shadow moves with it)
         away = ~(cv2.dilate(mask.astype(np.uint8), np.ones((41, 41), np.uint8)) > 0) & (conf > 0.5)
-        resid = camera_residual(back, conf, (~mask).astype(np.float32), (gx, gy))
+        resid = camera_residual(back, conf, (~mask).astype(np.float32), grid)
         inner = cv2.erode(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
         # measured: object / background medians 8.2 / 0.30, 12.5 / 0.14, 4.6 / 0.14
         assert np.median(resid[inner]) > 3.0, name

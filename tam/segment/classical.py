@@ -545,20 +545,27 @@ class ClassicalSegmenter(Segmenter):
         gc[~window] = cv2.GC_BGD
         if inside_px is not None:
             gc[~inside_px[by0:by1, bx0:bx1]] = cv2.GC_BGD
-        for (x, y), lab in zip(pts, labs):
-            cv2.circle(gc, (int(x) - bx0, int(y) - by0), max(1, cfg.click_radius),
-                       int(cv2.GC_FGD if lab else cv2.GC_BGD), -1)
+        self._seed_clicks(gc, pts, labs, (bx0, by0))
         fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
         if fg.all() or not fg.any():
             return mask
+        out = np.zeros_like(mask)
+        out[by0:by1, bx0:bx1] = self._run_grabcut(f.rgb[by0:by1, bx0:bx1], gc, cfg.grabcut_iters)
+        return out
+
+    def _seed_clicks(self, gc: np.ndarray, pts, labs, origin: tuple[int, int]) -> None:
+        """Mark a disc around every click as definite object or background in a GrabCut label crop."""
+        for (x, y), lab in zip(pts, labs):
+            cv2.circle(gc, (int(x) - origin[0], int(y) - origin[1]), max(1, self.config.click_radius),
+                       int(cv2.GC_FGD if lab else cv2.GC_BGD), -1)
+
+    def _run_grabcut(self, image: np.ndarray, gc: np.ndarray, iters: int) -> np.ndarray:
+        """GrabCut from the labels ``gc`` (updated in place), seeded for repeatable answers; the object."""
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
-        cv2.setRNGSeed(cfg.seed)
-        cv2.grabCut(np.ascontiguousarray(f.rgb[by0:by1, bx0:bx1]), gc, None, bgd, fgd, cfg.grabcut_iters,
-                    cv2.GC_INIT_WITH_MASK)
-        out = np.zeros_like(mask)
-        out[by0:by1, bx0:bx1] = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
-        return out
+        cv2.setRNGSeed(self.config.seed)
+        cv2.grabCut(np.ascontiguousarray(image), gc, None, bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)
+        return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
 
     def _box_grabcut(self, mask, pts, labs) -> np.ndarray:
         """First click only: GrabCut in the mask's bounding box grown by ``box_grow``.
@@ -585,25 +592,18 @@ class ClassicalSegmenter(Segmenter):
         gc[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] = cv2.GC_PR_FGD
         if np.count_nonzero(gc == cv2.GC_BGD) < 50:
             return mask  # the box fills the image: no background to learn from
-        for (x, y), lab in zip(pts, labs):
-            cv2.circle(gc, (int(x) - bx0, int(y) - by0), max(1, cfg.click_radius),
-                       int(cv2.GC_FGD if lab else cv2.GC_BGD), -1)
-        bgd = np.zeros((1, 65), np.float64)
-        fgd = np.zeros((1, 65), np.float64)
-        cv2.setRNGSeed(cfg.seed)
+        self._seed_clicks(gc, pts, labs, (bx0, by0))
         crop = np.ascontiguousarray(f.rgb[by0:by1, bx0:bx1])
         ch, cw = gc.shape
         ds = cfg.box_side / max(ch, cw) if cfg.box_side else 1.0
         if ds < 1.0:
             size = (max(8, round(cw * ds)), max(8, round(ch * ds)))
             small = cv2.resize(gc, size, interpolation=cv2.INTER_NEAREST)
-            cv2.grabCut(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), small, None, bgd, fgd, cfg.box_iters,
-                        cv2.GC_INIT_WITH_MASK)
-            fg = ((small == cv2.GC_FGD) | (small == cv2.GC_PR_FGD)).astype(np.float32)
+            fg = self._run_grabcut(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), small,
+                                   cfg.box_iters).astype(np.float32)
             fg = (cv2.resize(fg, (cw, ch), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
         else:
-            cv2.grabCut(crop, gc, None, bgd, fgd, cfg.box_iters, cv2.GC_INIT_WITH_MASK)
-            fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
+            fg = self._run_grabcut(crop, gc, cfg.box_iters).astype(np.uint8)
         for (x, y), lab in zip(pts, labs):
             cv2.circle(fg, (int(x) - bx0, int(y) - by0), max(1, cfg.click_radius), int(lab), -1)
         n, comp = cv2.connectedComponents(fg, connectivity=8)

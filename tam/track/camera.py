@@ -27,12 +27,12 @@ _SAMPLES = 3000  # flow vectors the homography is fitted to
 
 
 def camera_residual(back: np.ndarray, conf: np.ndarray, background: np.ndarray,
-                    grid: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+                    grid: np.ndarray) -> np.ndarray | None:
     """Per-pixel distance (working px) between the backward flow and the camera's homography.
 
     ``back`` is the flow from the current frame to the previous one, ``conf``
     its forward/backward consistency, ``background`` the background's share of
-    the motion prior and ``grid`` the pixel coordinates (x, y). The homography is
+    the motion prior and ``grid`` the pixel coordinates (h x w x 2 float32, x then y). The homography is
     fitted (RANSAC) to consistent flow on a sparse grid of confident background
     pixels, or of any consistent pixels when the background has too few; None
     when the flow does not allow a fit.
@@ -50,9 +50,8 @@ def camera_residual(back: np.ndarray, conf: np.ndarray, background: np.ndarray,
     hom, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
     if hom is None:
         return None
-    gx, gy = grid
-    pred = cv2.perspectiveTransform(np.stack([gx, gy], -1).reshape(-1, 1, 2), hom).reshape(h, w, 2)
-    return np.hypot(gx + back[..., 0] - pred[..., 0], gy + back[..., 1] - pred[..., 1])
+    pred = cv2.perspectiveTransform(grid.reshape(-1, 1, 2), hom).reshape(h, w, 2)
+    return np.hypot(grid[..., 0] + back[..., 0] - pred[..., 0], grid[..., 1] + back[..., 1] - pred[..., 1])
 
 
 def flow_texture(gray: np.ndarray, full: float) -> np.ndarray:

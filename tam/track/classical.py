@@ -98,7 +98,6 @@ _DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
 class ClassicalTrackerConfig:
     work_side: int = 512          # longest side of the internal working size (pixels)
     flow_preset: str = "medium"   # DIS preset: ultrafast, fast, medium
-    check_preset: str | None = None  # ... of the forward flow that only checks it (None: the same)
     bins: int = 16                # colour histogram bins per channel
     texture_bins: int = 4         # gradient-magnitude bins joined to the colour bins (1: colour only)
     texture_sigma: float = 1.5    # smoothing of the gradient magnitude (working px)
@@ -146,7 +145,7 @@ class ClassicalTrackerConfig:
     residual_rate: float = 0.5    # ... whose residual histograms follow each tracked frame at this rate
 
     def __post_init__(self):
-        if self.flow_preset not in _DIS_PRESETS or self.check_preset not in (None, *_DIS_PRESETS):
+        if self.flow_preset not in _DIS_PRESETS:
             raise ValueError(f"flow_preset must be one of {sorted(_DIS_PRESETS)}")
         if self.work_side < 64:
             raise ValueError("work_side must be at least 64")
@@ -314,8 +313,8 @@ class ClassicalTracker(Tracker):
             chans.append(cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != state.size else m)
         return np.stack(chans)
 
-    def _flow(self, a: np.ndarray, b: np.ndarray, preset: str | None = None) -> np.ndarray:
-        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset or self.config.flow_preset])
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[self.config.flow_preset])
         return dis.calc(a, b, None)
 
     # ------------------------------------------------------------------ tracking
@@ -342,6 +341,7 @@ class ClassicalTracker(Tracker):
         prob = self._soft(state, keyframes[start], ids)
         ref_area = prob[1:].reshape(len(ids), -1).sum(1)
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        grid = np.stack([gx, gy], -1)  # pixel coordinates (x, y), for the camera's homography
         prev = self._small(state, frames, start)
         prev_area = prob[1:].reshape(len(ids), -1).sum(1)
         blur_sigma = max(1.0, cfg.prior_blur * diag)
@@ -352,7 +352,7 @@ class ClassicalTracker(Tracker):
             cur = self._small(state, frames, t)
             # the two flows are independent and OpenCV releases the GIL: on two cores, computing them
             # side by side measured 18.5 against 22-25 ms a frame (medium preset, 512x288)
-            fwd_job = _flow_pool().submit(self._flow, prev.gray, cur.gray, cfg.check_preset)  # t-1 -> t: a check
+            fwd_job = _flow_pool().submit(self._flow, prev.gray, cur.gray)  # t-1 -> t: only checks the other
             back = self._flow(cur.gray, prev.gray)   # t -> t-1
             fwd = fwd_job.result()
             mx, my = gx + back[..., 0], gy + back[..., 1]
@@ -393,7 +393,7 @@ class ClassicalTracker(Tracker):
                     logp += (cfg.forest_weight * aw) * np.log(post_rf)
             rbins = None
             if residuals is not None:
-                resid = camera_residual(back, conf, warped[0], (gx, gy))
+                resid = camera_residual(back, conf, warped[0], grid)
                 if resid is not None:
                     rbins = residuals.bins(resid)
                     trust = conf * flow_texture(cur.gray, cfg.residual_texture) if cfg.residual_texture > 0 else conf
