@@ -65,6 +65,40 @@ def test_penalty_is_one_sided_and_spares_objects_that_stand_still():
     assert np.all(model.penalty(bins, conf * 0, 1.5, 0.25) == 0)
 
 
+def test_background_pays_near_a_moving_object_only_when_nothing_around_it_moves_along():
+    back, obj, grid = _flows()
+    conf = np.ones(obj.shape, np.float32)
+    labels = obj.astype(np.uint8)
+    near = np.zeros((2,) + obj.shape, np.float32)
+    near[1, 20:70, 50:110] = 1.0  # the zone around the square
+    # a leg the tracker missed: the square's bottom rows, called background, still move with it
+    missed = np.zeros_like(obj)
+    missed[52:60, 60:100] = True
+    # a shadow: background beside the square moving with it
+    shadow_back = back.copy()
+    shadow = np.zeros_like(obj)
+    shadow[52:80, 45:115] = True
+    shadow_back[shadow] = (-4.0, 2.0)
+    for flow, still in ((back, True), (shadow_back, False)):
+        resid = camera_residual(flow, conf, (~obj).astype(np.float32), grid)
+        model = ResidualModel(2, rate=1.0, band=25, bg_gate=0.25)
+        bins = model.bins(resid)
+        tracked = labels.copy()
+        tracked[missed] = 0
+        for k in range(5):  # the first tracked frames tell what the surroundings do
+            model.update(bins, conf, tracked)
+            if k < 4:
+                assert np.all(model.penalty(bins, conf, 1.5, 0.25, near=near)[0] == 0)
+        pen = model.penalty(bins, conf, 1.5, 0.25, near=near)
+        assert np.all(model.penalty(bins, conf, 1.5, 0.25)[0] == 0)  # no zone given: never
+        if still:
+            assert pen[0][missed].mean() < -1.0, "moves like the object, not the camera: not background"
+            assert np.all(pen[0][near[1] == 0] == 0)  # only near the object
+            assert np.all(pen[0][~obj] == 0)  # the camera explains the rest
+        else:
+            assert np.all(pen[0] == 0), "the shadow moves along: moving pixels may be background"
+
+
 def test_flow_texture_is_low_on_flat_regions():
     img = np.full((60, 60), 128, np.uint8)
     img[:, 30:] = np.random.RandomState(0).randint(0, 255, (60, 30))
