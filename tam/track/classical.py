@@ -583,8 +583,9 @@ class ClassicalTracker(Tracker):
         them, and colour alone cannot tell (their colour fit stays within a fifth
         of the rider's). It is looked for among the connected regions that move off
         the camera's motion, outside the other objects, of 0.3-3x its area before
-        it was lost; the one whose colours fit the annotated object best takes it,
-        if that fit is at least ``redetect_ratio`` of the annotated one.
+        it was lost and within (1 + frames lost) times its size of the mask; the
+        one whose colours fit the annotated object best takes it, if that fit is
+        at least ``redetect_ratio`` of the annotated one.
         """
         ok = conf > 0.5
         for i, wt in enumerate(watch, start=1):
@@ -606,11 +607,16 @@ class ClassicalTracker(Tracker):
             fast = ((resid > cfg.lost_fast_px) & ((arg == 0) | m)).astype(np.uint8)
             fast = cv2.morphologyEx(fast, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
             fast = cv2.morphologyEx(fast, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-            n, comp, stats, _ = cv2.connectedComponentsWithStats(fast, connectivity=8)
+            n, comp, stats, centroids = cv2.connectedComponentsWithStats(fast, connectivity=8)
             best, best_fit = None, cfg.redetect_ratio * fit0
+            # it may have moved about its own size a frame since it was lost, not across the frame
+            ys, xs = np.nonzero(m)
+            reach = np.sqrt(wt.area) * (1 + wt.streak)
             for c in range(1, n):
                 area = stats[c, cv2.CC_STAT_AREA]
                 if not 0.3 * wt.area <= area <= 3.0 * wt.area:
+                    continue
+                if np.hypot(*(centroids[c] - (xs.mean(), ys.mean()))) > reach:
                     continue
                 region = comp == c
                 fit = self._fit(cur, region, luts, i)
