@@ -28,6 +28,9 @@ constraints), then refines the boundary at pixel level with a second graph cut
 restricted to a narrow band around the superpixel boundary, and, for masks
 large enough to fit colour mixtures, polishes it with a few GrabCut iterations
 in a window around the mask (mask as probable labels, clicks as definite).
+The answer keeps only its pieces connected to a positive click or to the
+previous mask: GrabCut's colour mixtures also take in far-away patches of the
+object's colours (a strip of pavement beside a car) that no click asked for.
 
 The first click alone (no ``mask_input``, no box) says nothing about how far
 the object reaches beyond the region around it, and that region is one part of
@@ -57,6 +60,10 @@ click, 0.58 after five). At 854x480 the
 median click went from 0.17 to 0.24 s (one thread); the box stage adds up to
 0.85 s to a first click on a large object (blackswan: 0.34 to 1.19 s).
 Full-resolution GrabCut scored 0.435 / 0.652 but added up to 3.6 s there.
+Keeping only the pieces connected to a positive click or the previous mask
+then took the 36-object mIoU@1..5 to 0.432 / 0.526 / 0.568 / 0.628 / 0.661
+(frame 0: 0.502 / 0.554 / 0.602 / 0.654 / 0.687); doing it to the GrabCut
+polish's additions alone lost a first click (0.421 at one click).
 
 The result's ``logits`` is a float32 map at image size (positive means
 object), ready to be passed back as ``mask_input``.
@@ -98,6 +105,9 @@ class ClassicalSegmenterConfig:
     adapt_cap: float = 0.5  # ... adding at most this many times the previous mask's area
     split_softness: float = 0.25  # geo-scales over which a negative click's split fades
     local_edits: bool = True  # later clicks change only the region around them
+    keep_connected: bool = True  # the answer keeps only the pieces connected to a positive click or to the
+    #                              previous mask: the GrabCut stages' colour models also take in far-away
+    #                              patches of the object's colours that nothing asked for
     w_pair: float = 1.5
     rounds: int = 1  # colour-model re-estimation rounds
     click_radius: int = 3  # pixels around a click forced to its label
@@ -419,6 +429,11 @@ class ClassicalSegmenter(Segmenter):
         if cfg.box_grow > 0 and cfg.box_iters and prev_px is None and prompt.box is None and mask.any() \
                 and (labs == 1).any():
             mask = self._box_grabcut(mask, pts, labs)
+        if cfg.keep_connected and mask.any() and ((labs == 1).any() or prev_px is not None):
+            anchor = np.zeros_like(mask) if prev_px is None else prev_px.copy()
+            for x, y in pts[labs == 1]:
+                anchor[y, x] = True
+            mask = self._connected_to(mask, anchor)
         # clicks: force a small disc to the click's label
         if cfg.click_radius > 0 and len(pts):
             for (x, y), lab in zip(pts, labs):
@@ -465,6 +480,15 @@ class ClassicalSegmenter(Segmenter):
         # the widest front whose outline is nearly as strong as the best one
         tol = cfg.extent_tolerance if tolerance is None else tolerance
         return max(t for t, sc in cands if sc >= tol * best)
+
+    @staticmethod
+    def _connected_to(mask: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+        """The 8-connected pieces of ``mask`` that overlap ``anchor``."""
+        n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        keep = np.zeros(n, bool)
+        keep[np.unique(comp[anchor & mask])] = True
+        keep[0] = False
+        return keep[comp]
 
     def _spread_extent(self, d_new, d_opp, inside, inner, old_sp) -> float:
         """Geodesic radius for a positive click outside the mask: the mask's own spread
