@@ -418,6 +418,7 @@ class ClassicalTracker(Tracker):
             near /= near.sum(0, keepdims=True) + 1e-12
             prior = (1 - cfg.prior_floor) * prior + cfg.prior_floor * near
             logp = np.log(prior + 1e-6) * cfg.motion_weight
+            rf_job = None
             if max(cfg.appearance_weight, cfg.appearance_uncertain) > 0:
                 like = luts[:, cur.bins] + 1e-6
                 like /= like.sum(0, keepdims=True)
@@ -426,10 +427,10 @@ class ClassicalTracker(Tracker):
                 aw = cfg.appearance_weight + (cfg.appearance_uncertain - cfg.appearance_weight) * (1 - conf)
                 logp += aw * np.log(like)
                 if forest is not None:
-                    # the same weighting for the forest, which looks at each pixel's surroundings too
-                    post_rf = forest.posterior(cur.rgb, (h, w), object_mass=blurred[1:].sum(0))
-                    logp += (cfg.forest_weight * aw) * np.log(post_rf)
-            rbins = resid = None
+                    # the same weighting for the forest, which looks at each pixel's surroundings too; it
+                    # is asked on the flow thread, idle by now, while the cues below are computed here
+                    rf_job = _flow_pool().submit(forest.posterior, cur.rgb, (h, w), blurred[1:].sum(0))
+            rbins = resid = pen = local = None
             if residuals is not None:
                 resid = camera_residual(back, conf, warped[0], grid)
                 if resid is not None:
@@ -437,8 +438,6 @@ class ClassicalTracker(Tracker):
                     trust = conf * flow_texture(cur.gray, cfg.residual_texture) if cfg.residual_texture > 0 else conf
                     pen = residuals.penalty(rbins, trust, cfg.residual_clip, cfg.residual_moving,
                                             near=np.minimum(1.0, blurred / cfg.near_level))
-                    if pen is not None:
-                        logp += cfg.residual_weight * pen
             if cfg.local_weight > 0:
                 prev_lab = cv2.remap(prev.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 weights = warped * conf
@@ -452,6 +451,11 @@ class ClassicalTracker(Tracker):
                     local = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in small_ll])
                 else:
                     local = _local_loglik(cur.lab, prev_lab, weights, cfg.local_radius, cfg.local_sigma)
+            if rf_job is not None:
+                logp += (cfg.forest_weight * aw) * np.log(rf_job.result())
+            if pen is not None:
+                logp += cfg.residual_weight * pen
+            if local is not None:
                 logp += cfg.local_weight * local
             logp -= logp.max(0, keepdims=True)
             post = np.exp(logp)
@@ -647,7 +651,8 @@ _POOL_LOCK = threading.Lock()
 
 
 def _flow_pool() -> ThreadPoolExecutor:
-    """One worker thread, shared by every tracker, for the flow computed beside the main one."""
+    """One worker thread, shared by every tracker, for the work done beside the main thread
+    (the checking flow, then the forest's posterior)."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
