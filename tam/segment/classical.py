@@ -601,11 +601,13 @@ class ClassicalSegmenter(Segmenter):
         out[by0:by1, bx0:bx1] = self._run_grabcut(f.rgb[by0:by1, bx0:bx1], gc, cfg.grabcut_iters)
         return out
 
-    def _seed_clicks(self, gc: np.ndarray, pts, labs, origin: tuple[int, int]) -> None:
-        """Mark a disc around every click as definite object or background in a GrabCut label crop."""
+    def _seed_clicks(self, gc: np.ndarray, pts, labs, origin: tuple[int, int],
+                     values: tuple[int, int] = (cv2.GC_BGD, cv2.GC_FGD)) -> None:
+        """Mark a disc around every click in a label crop: by default definite background or object
+        for GrabCut; ``values`` gives the (negative, positive) values to write instead."""
         for (x, y), lab in zip(pts, labs):
             cv2.circle(gc, (int(x) - origin[0], int(y) - origin[1]), max(1, self.config.click_radius),
-                       int(cv2.GC_FGD if lab else cv2.GC_BGD), -1)
+                       int(values[1] if lab else values[0]), -1)
 
     def _run_grabcut(self, image: np.ndarray, gc: np.ndarray, iters: int) -> np.ndarray:
         """GrabCut from the labels ``gc`` (updated in place), seeded for repeatable answers; the object."""
@@ -652,15 +654,12 @@ class ClassicalSegmenter(Segmenter):
             fg = (cv2.resize(fg, (cw, ch), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
         else:
             fg = self._run_grabcut(crop, gc, cfg.box_iters).astype(np.uint8)
-        for (x, y), lab in zip(pts, labs):
-            cv2.circle(fg, (int(x) - bx0, int(y) - by0), max(1, cfg.click_radius), int(lab), -1)
-        n, comp = cv2.connectedComponents(fg, connectivity=8)
-        keep = np.zeros(n, bool)
+        self._seed_clicks(fg, pts, labs, (bx0, by0), values=(0, 1))
+        anchor = np.zeros(fg.shape, bool)
         pos = pts[labs == 1] - [bx0, by0]
         pos = pos[(pos[:, 0] >= 0) & (pos[:, 0] < bx1 - bx0) & (pos[:, 1] >= 0) & (pos[:, 1] < by1 - by0)]
-        keep[comp[pos[:, 1], pos[:, 0]]] = True
-        keep[0] = False
-        grown = keep[comp]
+        anchor[pos[:, 1], pos[:, 0]] = True
+        grown = self._connected_to(fg.astype(bool), anchor)
         if grown[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0].mean() > 1.0 / (1.0 + cfg.box_grow) ** 2:
             return mask
         if cfg.box_touch < 1.0:

@@ -84,8 +84,11 @@ class ResidualModel:
         self.band = band
         self.bg_gate = bg_gate
         self.hist: np.ndarray | None = None  # labels x bins, rows sum to 1
-        # per frame of the first few, per label: share of fast pixels in the background around
-        # each object, and share of the object's own pixels moving with the camera (NaN: too few)
+        # each label's share of its own pixels moving with the camera in the last frame learned from
+        # (NaN: under 20 pixels of consistent flow)
+        self.slow = np.full(n_labels, np.nan)
+        # per frame of the first few, per label: that share, and the share of fast pixels in the
+        # background around each object
         self.first_around: list[np.ndarray] = []
         self.first_slow: list[np.ndarray] = []
 
@@ -99,6 +102,9 @@ class ResidualModel:
         n = len(_EDGES) + 1
         hist = np.stack([np.bincount(bins[(labels == i) & good], minlength=n).astype(np.float64)
                          for i in range(self.n_labels)])
+        counts = hist.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.slow = np.where(counts >= 20, hist[:, :_SLOW_BINS].sum(1) / counts, np.nan)
         if self.bg_gate > 0 and len(self.first_around) < _FIRST:
             self._learn_surroundings(bins, good, labels)
         hist = (hist + 1.0) / (hist.sum(1, keepdims=True) + n)
@@ -110,18 +116,16 @@ class ResidualModel:
 
     def _learn_surroundings(self, bins: np.ndarray, good: np.ndarray, labels: np.ndarray) -> None:
         around = np.full(self.n_labels, np.nan)
-        slow = np.full(self.n_labels, np.nan)
         for i in range(1, self.n_labels):
-            m = labels == i
-            if np.count_nonzero(m & good) < 20:
+            if np.isnan(self.slow[i]):
                 continue
+            m = labels == i
             dist = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
             ring = (dist > 2) & (dist <= self.band) & (labels == 0) & good
             if np.count_nonzero(ring) >= 20:
                 around[i] = np.mean(bins[ring] >= _FAST_BIN)
-            slow[i] = np.mean(bins[m & good] < _SLOW_BINS)
         self.first_around.append(around)
-        self.first_slow.append(slow)
+        self.first_slow.append(self.slow.copy())
 
     def _still_surroundings(self, moving: float) -> list[int]:
         """Objects that moved against the camera while the background around them did not."""

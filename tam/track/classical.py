@@ -414,8 +414,8 @@ class ClassicalTracker(Tracker):
                 warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
             blurred = _blur(warped, blur_sigma)
             prior = conf * warped + (1 - conf) * blurred
-            near = np.minimum(1.0, blurred / cfg.near_level)
-            near /= near.sum(0, keepdims=True) + 1e-12
+            present = np.minimum(1.0, blurred / cfg.near_level)  # each label's presence nearby
+            near = present / (present.sum(0, keepdims=True) + 1e-12)
             prior = (1 - cfg.prior_floor) * prior + cfg.prior_floor * near
             logp = np.log(prior + 1e-6) * cfg.motion_weight
             rf_job = None
@@ -437,7 +437,7 @@ class ClassicalTracker(Tracker):
                     rbins = residuals.bins(resid)
                     trust = conf * flow_texture(cur.gray, cfg.residual_texture) if cfg.residual_texture > 0 else conf
                     pen = residuals.penalty(rbins, trust, cfg.residual_clip, cfg.residual_moving,
-                                            near=np.minimum(1.0, blurred / cfg.near_level))
+                                            near=present)
             if cfg.local_weight > 0:
                 prev_lab = cv2.remap(prev.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 weights = warped * conf
@@ -488,7 +488,7 @@ class ClassicalTracker(Tracker):
             if rbins is not None:
                 residuals.update(rbins, conf, arg)
             if resid is not None and cfg.lost_frames > 0:
-                self._find_moving(cur, resid, conf, arg, prob, key_luts, memory, watch, cfg)
+                self._find_moving(cur, resid, residuals.slow, arg, prob, key_luts, memory, watch, cfg)
             if cfg.redetect_ratio > 0:
                 self._recover(cur, arg, prob, luts, key_luts, memory, cfg)
             yield t, self._answer(state, smooth, labels_all)
@@ -571,13 +571,9 @@ class ClassicalTracker(Tracker):
             cand = cv2.warpAffine(p0, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), flags=cv2.INTER_LINEAR)
             cand_fit = self._fit(cur, cand > 0.5, key_luts, i)
             if cand_fit > now + cfg.redetect_margin and cand_fit >= cfg.redetect_accept * fit0:
-                mix = np.maximum(prob[i], cand)
-                prob[i] = mix
-                others = np.delete(np.arange(prob.shape[0]), i)
-                prob[others] *= (1 - cand)[None]
-                prob /= prob.sum(0, keepdims=True) + 1e-12
+                _give(prob, i, np.maximum(prob[i], cand), cand)
 
-    def _find_moving(self, cur: _Small, resid, conf, arg, prob, luts, memory, watch, cfg) -> None:
+    def _find_moving(self, cur: _Small, resid, slow_share, arg, prob, luts, memory, watch, cfg) -> None:
         """Move a lost moving object back onto a region that moves like it; updates ``prob`` in place.
 
         An object seen moving against the camera (five frames running with a
@@ -591,13 +587,11 @@ class ClassicalTracker(Tracker):
         one whose colours fit the annotated object best takes it, if that fit is
         at least ``redetect_ratio`` of the annotated one.
         """
-        ok = conf > 0.5
         for i, wt in enumerate(watch, start=1):
-            m = arg == i
-            sel = m & ok
-            if np.count_nonzero(sel) < 20:
+            slow = float(slow_share[i])
+            if np.isnan(slow):
                 continue
-            slow = float(np.mean(resid[sel] < 1.0))
+            m = arg == i
             wt.recent = (wt.recent + [slow])[-5:]
             wt.moving = wt.moving or (len(wt.recent) == 5 and float(np.median(wt.recent)) < cfg.lost_moving)
             if not wt.moving:
@@ -629,11 +623,8 @@ class ClassicalTracker(Tracker):
             if best is None:
                 continue
             cand = best.astype(np.float32)
-            prob[0] += prob[i] * (1 - cand)
-            prob[i] = cand
-            others = [k for k in range(prob.shape[0]) if k != i]
-            prob[others] *= (1 - cand)[None]
-            prob /= prob.sum(0, keepdims=True) + 1e-12
+            prob[0] += prob[i] * (1 - cand)  # the place it was left on goes back to the background
+            _give(prob, i, cand, cand)
             wt.streak = 0
 
     def _answer(self, state, smooth: np.ndarray, labels_all: list[int]) -> np.ndarray:
@@ -670,6 +661,15 @@ class _Watch:
     moving: bool = False
     streak: int = 0
     area: float = 0.0
+
+
+def _give(prob: np.ndarray, i: int, value: np.ndarray, region: np.ndarray) -> None:
+    """Set object ``i``'s probability to ``value``, the other labels giving up ``region`` (soft, in
+    [0, 1]); ``prob`` is renormalised in place."""
+    prob[i] = value
+    others = np.delete(np.arange(prob.shape[0]), i)
+    prob[others] *= (1 - region)[None]
+    prob /= prob.sum(0, keepdims=True) + 1e-12
 
 
 def _digest(keyframes: Mapping[int, np.ndarray]) -> str:
