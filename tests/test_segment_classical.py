@@ -13,8 +13,8 @@ import pytest
 from tam.errors import MaskError, PromptError
 from tam.segment import SEGMENTERS, Prompt
 from tam.segment.classical import ClassicalSegmenter, ClassicalSegmenterConfig
-from tam.segment.evaluate import (add_arguments, evaluate_clicks, interior_point, iou, main, next_click,
-                                  simulated_clicks_mask)
+from tam.segment.evaluate import (ClickResults, ObjectClicks, add_arguments, evaluate_clicks, interior_point,
+                                  iou, main, next_click, simulated_clicks_mask)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -174,6 +174,51 @@ def test_later_clicks_keep_to_their_sign(squares):
     assert (free.predict(Prompt.from_clicks([(85, 120, 1), (235, 120, 1)]), mask_input=prev).mask[prev]).mean() < 0.95
 
 
+def test_superpixel_ceiling(squares):
+    seg, img, a, b = squares
+    # the squares' outlines are strong edges: the superpixels follow them
+    assert iou(seg.superpixel_ceiling(a), a) >= 0.95
+    # a one-pixel line has no superpixel of its own: no labelling of them can draw it
+    line = np.zeros_like(a)
+    line[100, 10:300] = True
+    assert iou(seg.superpixel_ceiling(line), line) < 0.5
+    with pytest.raises(MaskError):
+        seg.superpixel_ceiling(np.zeros((10, 10), bool))
+    small = ClassicalSegmenter(max_side=160)  # works at half size, answers at full size
+    small.set_image(img)
+    m = small.superpixel_ceiling(a)
+    assert m.shape == a.shape and iou(m, a) >= 0.9
+
+
+def test_a_click_on_a_small_part_of_another_colour_adds_it():
+    # a red body and, apart from it, a small green head; the background has large green patches, so the
+    # boundary refinement's colour models (the mask's against the background's) call green background
+    rng = np.random.RandomState(3)
+    img = np.empty((240, 320, 3), np.float32)
+    img[:] = (60, 120, 200)
+    body = np.zeros((240, 320), bool)
+    body[100:160, 135:185] = True
+    head = np.zeros_like(body)
+    head[70:84, 153:167] = True
+    img[body] = (220, 40, 40)
+    img[head] = (40, 200, 60)
+    for y, x in [(10, 10), (10, 260), (190, 10), (190, 260), (100, 10), (100, 260)]:
+        img[y:y + 45, x:x + 50] = (40, 200, 60)
+    img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    covered = {}
+    for keep in (0.0, ClassicalSegmenterConfig().refine_keep):
+        seg = ClassicalSegmenter(refine_keep=keep)
+        seg.set_image(img)
+        first = seg.predict(Prompt.from_clicks([(160, 130, 1)]))
+        assert iou(first.mask, body) >= 0.9
+        second = seg.predict(Prompt.from_clicks([(160, 130, 1), (160, 77, 1)]), mask_input=first.logits)
+        assert iou(second.mask & ~head, body) >= 0.9
+        covered[keep] = np.count_nonzero(second.mask & head) / np.count_nonzero(head)
+    # measured: 0.15 (the click's own disc) when the refinement may drop the head, 0.71 when it may not
+    assert covered[0.0] < 0.3
+    assert covered[ClassicalSegmenterConfig().refine_keep] >= 0.5
+
+
 def test_box_prompt(squares):
     seg, img, a, b = squares
     res = seg.predict(Prompt(box=(30, 50, 140, 190)))
@@ -256,6 +301,15 @@ def test_next_click_targets_the_largest_error():
     assert next_click(gt, gt) is None
 
 
+def test_click_times_report_the_median_and_the_slow_tail():
+    objs = [ObjectClicks("a", 1, [0.5, 0.6], [0.1, 0.2]), ObjectClicks("b", 1, [0.5, 0.6], [0.3, 2.0])]
+    res = ClickResults("x", 2, objs, [0.4], [0.4])
+    assert res.seconds_per_click() == pytest.approx(0.25)
+    assert res.seconds_per_click(100) == pytest.approx(2.0)
+    assert 0.3 < res.seconds_per_click(90) < 2.0
+    assert "slowest 2.000 s" in res.table()
+
+
 # ----------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def real_results():
@@ -271,15 +325,14 @@ def real_results():
 def test_quality_on_real_first_frames(real_results):
     res = real_results
     assert len(res.objects) == 9
-    # measured mIoU@1 0.518, mIoU@5 0.667 on this subset (0.452 / 0.680 without the first click's box
-    # stage; all 12 public objects: 0.50 / 0.68)
+    # measured mIoU@1 0.518, mIoU@5 0.680 on this subset (all 12 public objects: 0.50 / 0.69)
     assert res.miou(1) >= 0.49
     assert res.miou(5) >= 0.63
     assert res.miou(5) > res.miou(1) + 0.1  # clicks help
     swan = next(o for o in res.objects if o.sequence.endswith("blackswan"))
     assert swan.ious[-1] >= 0.9  # measured 0.94
     # the first click's box stage takes in the windows and wheels the click's own region misses:
-    # measured 0.84 after 1 click (0.34 without it); later clicks lower it to 0.58 (see the module docstring)
+    # measured 0.84 after 1 click (0.34 without it); later clicks lower it to 0.66 (see the module docstring)
     car = next(o for o in res.objects if o.sequence.endswith("car-shadow"))
     assert car.ious[0] >= 0.75 and car.ious[-1] >= 0.5
     noc, missed = res.noc(0.85)

@@ -25,7 +25,8 @@ the contrast and edge strength along every shared boundary.
 
 solves a graph cut over the superpixel graph (click superpixels are hard
 constraints), then refines the boundary at pixel level with a second graph cut
-restricted to a narrow band around the superpixel boundary, and, for masks
+restricted to a narrow band around the superpixel boundary (a piece of the
+cut that the band would all but erase stays as the cut drew it), and, for masks
 large enough to fit colour mixtures, polishes it with a few GrabCut iterations
 in a window around the mask (mask as probable labels, clicks as definite).
 The answer keeps only its pieces connected to a positive click or to the
@@ -81,6 +82,22 @@ from the click that stops at strong edges 0.65. Dropping a box-stage answer
 that runs along more than a tenth of the box's inner frame (it leaked into the
 background: a swan's reflection) then gave 0.442 / 0.529 / 0.587 / 0.642 /
 0.669 (frame 0 unchanged; blackswan from frame 15, first click 0.54 to 0.79).
+The band refinement's colour models are the whole mask's, so a small, separate
+part of another colour that a click had added (a girl's face above her dark
+trousers) could vanish in it, leaving a click that changed nothing; keeping
+every piece the band would shrink below a quarter of its area gave 0.442 /
+0.531 / 0.592 / 0.645 / 0.669 (frame 0: 0.502 / 0.561 / 0.620 / 0.662 /
+0.689), and the later clicks that mend under a tenth of the error region they
+were aimed at went from 8 to 6 of 144 (the other six: a click on a wheel or a
+shoe inside a large miss takes in only that closed outline).
+
+How far the superpixels themselves allow: labelling each of them with the
+ground truth's majority scores 0.798 on the twelve frame-0 objects (0.94 on
+blackswan and car-shadow, 0.48 on schoolgirls' arm, #2), against 0.689 after
+five clicks; ``bench/bench_segment.py`` prints it per object. Finer or zoomed-in
+superpixels raise that ceiling (a crop around each schoolgirl at 480 pixels:
+0.75 to 0.89 on their seven objects) but scored lower after five clicks (36
+objects: 0.63-0.66 against 0.669).
 
 The result's ``logits`` is a float32 map at image size (positive means
 object), ready to be passed back as ``mask_input``.
@@ -134,6 +151,10 @@ class ClassicalSegmenterConfig:
     refine: bool = True  # pixel-level boundary refinement
     refine_band: int = 6  # half-width (pixels) of the refinement band
     refine_pair: float = 6.0
+    refine_keep: float = 0.25  # a piece of the cut that the refinement shrinks below this share of its area is
+    #                            kept as the cut drew it: the band's colour models are the whole mask's, and a
+    #                            small part of another colour (a face above a shirt) would vanish, leaving a
+    #                            click that changes nothing
     grabcut_iters: int = 1  # pixel GrabCut polish of the mask in its neighbourhood (0: off)
     grabcut_min_area: int = 4000  # only for masks of at least this many (working) pixels: its
     #                               colour mixtures need enough samples to help
@@ -163,7 +184,7 @@ class ClassicalSegmenterConfig:
             raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
                      "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "box_grow", "box_iters",
-                     "box_side", "box_touch"):
+                     "box_side", "box_touch", "refine_keep"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 
@@ -440,7 +461,7 @@ class ClassicalSegmenter(Segmenter):
         logits = sp_score[f.labels].astype(np.float32)
         mask = labels_fg[f.labels]
         if cfg.refine and mask.any():
-            mask = self._refine(mask)
+            mask = self._refine_keeping_pieces(mask)
         if prev_px is not None and cfg.local_edits and len(pts):
             # a click edits the region it belongs to; the rest of the previous mask stays as it was
             region = (perm > 0.5)[f.labels].astype(np.uint8)
@@ -468,6 +489,24 @@ class ClassicalSegmenter(Segmenter):
             mask = logits > 0
         conf = float(np.clip(np.mean(np.abs(sp_score[labels_fg])) / 4.0, 0, 1)) if labels_fg.any() else 0.0
         return SegmentResult(mask=mask, score=conf, logits=logits)
+
+    def superpixel_ceiling(self, gt: np.ndarray) -> np.ndarray:
+        """The mask a perfect labelling of the prepared frame's superpixels gives: each superpixel
+        takes the majority label of ``gt`` (a bool mask at image size). Its IoU with ``gt`` bounds what
+        the superpixel cut can reach before the pixel-level stages; ``bench/bench_segment.py`` prints it."""
+        if self._frame is None:
+            raise RuntimeError("call set_image() before superpixel_ceiling()")
+        f = self._frame
+        g = np.asarray(gt, bool)
+        if g.shape != f.shape:
+            raise MaskError(f"mask has size {g.shape}, the image is {f.shape}")
+        if f.scale != 1.0:
+            g = cv2.resize(g.astype(np.float32), f.labels.shape[::-1], interpolation=cv2.INTER_AREA) > 0.5
+        frac = np.bincount(f.labels.ravel(), g.ravel(), f.n) / f.size
+        mask = (frac > 0.5)[f.labels]
+        if f.scale != 1.0:
+            mask = cv2.resize(mask.astype(np.uint8), f.shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
+        return mask
 
     # ------------------------------------------------------------------ helpers
     def _extent(self, d_pos, d_bg, inside, base=None, tolerance=None) -> float:
@@ -678,6 +717,19 @@ class ClassicalSegmenter(Segmenter):
         out = mask.copy()
         out[by0:by1, bx0:bx1] |= grown
         return out
+
+    def _refine_keeping_pieces(self, mask: np.ndarray) -> np.ndarray:
+        """``_refine``, except that a connected piece it would shrink below ``refine_keep`` of its area
+        stays as it was: the refinement moves outlines, it does not decide which parts belong."""
+        refined = self._refine(mask)
+        if self.config.refine_keep <= 0:
+            return refined
+        n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        area = np.bincount(comp.ravel(), minlength=n)
+        kept = np.bincount(comp[refined & mask], minlength=n)
+        lost = np.flatnonzero(kept < self.config.refine_keep * area)
+        lost = lost[lost > 0]
+        return refined | np.isin(comp, lost) if len(lost) else refined
 
     def _refine(self, mask: np.ndarray) -> np.ndarray:
         """Pixel graph cut in a band around the superpixel boundary."""

@@ -154,8 +154,9 @@ class ClickResults:
         pairs = [o.noc(threshold) for o in self.objects]
         return float(np.mean([p[0] for p in pairs])), sum(not p[1] for p in pairs)
 
-    def seconds_per_click(self) -> float:
-        return float(np.median([s for o in self.objects for s in o.seconds]))
+    def seconds_per_click(self, q: float = 50.0) -> float:
+        """Wall seconds per click: the median, or the ``q``-th percentile."""
+        return float(np.percentile([s for o in self.objects for s in o.seconds], q))
 
     def cpu_seconds_per_click(self) -> float:
         return float(np.median([s for o in self.objects for s in o.cpu_seconds]))
@@ -172,6 +173,8 @@ class ClickResults:
                          f"reached it within {self.max_clicks} clicks, counted as {self.max_clicks})")
         lines.append(f"predict: {self.seconds_per_click():.3f} s/click wall, "
                      f"{self.cpu_seconds_per_click():.3f} s/click CPU (median); "
+                     f"wall 90th percentile {self.seconds_per_click(90):.3f} s, "
+                     f"slowest {self.seconds_per_click(100):.3f} s; "
                      f"set_image: {np.median(self.set_image_seconds):.3f} s wall, "
                      f"{np.median(self.set_image_cpu_seconds):.3f} s CPU per frame (median)")
         return "\n".join(lines)
