@@ -13,8 +13,9 @@ import pytest
 from tam.errors import MaskError, PromptError
 from tam.segment import SEGMENTERS, Prompt
 from tam.segment.classical import ClassicalSegmenter, ClassicalSegmenterConfig
-from tam.segment.evaluate import (ClickResults, ObjectClicks, add_arguments, evaluate_clicks, interior_point,
-                                  iou, main, next_click, simulated_clicks_mask)
+from tam.segment.base import Segmenter, SegmentResult
+from tam.segment.evaluate import (ClickResults, ObjectClicks, add_arguments, error_region_at, evaluate_clicks,
+                                  interior_point, iou, main, next_click, run_clicks, simulated_clicks_mask)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -308,6 +309,48 @@ def test_click_times_report_the_median_and_the_slow_tail():
     assert res.seconds_per_click(100) == pytest.approx(2.0)
     assert 0.3 < res.seconds_per_click(90) < 2.0
     assert "slowest 2.000 s" in res.table()
+
+
+class _FirstClickOnly(Segmenter):
+    """Answers every prompt with a square around the first click: later clicks change nothing."""
+
+    name = "first-click-only"
+
+    def set_image(self, image):
+        self.shape = image.shape[:2]
+
+    def predict(self, prompt, mask_input=None):
+        x, y = (int(v) for v in prompt.points[0])
+        m = np.zeros(self.shape, bool)
+        m[max(0, y - 10):y + 10, max(0, x - 10):x + 10] = True
+        return SegmentResult(m, 1.0)
+
+
+def test_error_region_at_the_click():
+    gt = np.zeros((40, 60), bool)
+    gt[5:35, 5:25] = True
+    pred = np.zeros_like(gt)
+    pred[5:35, 5:15] = True
+    pred[0:3, 40:60] = True
+    miss = error_region_at(pred, gt, (20, 20, 1))
+    assert miss.sum() == 30 * 10 and miss[20, 20]
+    assert error_region_at(pred, gt, (50, 1, 0)).sum() == 3 * 20
+    assert not error_region_at(pred, gt, (10, 10, 1)).any()  # the click lies on no miss
+
+
+def test_clicks_that_change_nothing_are_counted(squares):
+    seg, img, a, b = squares
+    mended = []
+    ious, _, _, _ = run_clicks(seg, a | b, 4, mended)  # the second square is taken in when clicked
+    assert mended and min(mended) > 0.9 and ious[-1] > 0.95
+    still = _FirstClickOnly()
+    still.set_image(img)
+    mended = []
+    ious, _, _, _ = run_clicks(still, a, 4, mended)
+    assert mended == [0.0, 0.0, 0.0] and ious[0] == ious[-1]
+    res = ClickResults("x", 4, [ObjectClicks("s", 1, ious, [0.1] * 4, mended=mended)], [0.1], [0.1])
+    assert res.dead_clicks() == (3, 3)
+    assert "under 10% of the error region they aimed at: 3 of 3" in res.table()
 
 
 # ----------------------------------------------------------------------------- real data

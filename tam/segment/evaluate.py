@@ -12,7 +12,10 @@ Protocol (first frame of every sequence, every object in it):
   (or its mask when it returns no logits) as ``mask_input``.
 
 Reported: IoU per object per click count, mIoU@k, NoC@85 / NoC@90 (objects
-that never reach the threshold count as ``max_clicks``) and seconds per click.
+that never reach the threshold count as ``max_clicks``), how many later clicks
+put right under a tenth of the error region they aimed at (to the user, clicks
+that changed nothing), and seconds per click: the median, the 90th percentile
+and the slowest.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from tam.errors import TamError
 from tam.segment.base import Prompt, Segmenter
 
 NOC_THRESHOLDS = (0.85, 0.90)
+DEAD_CLICK = 0.1  # a later click that puts right less of its error region than this changed (almost) nothing
 
 
 # ----------------------------------------------------------------------------- click simulator
@@ -73,11 +77,22 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
 
 
-def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int):
+def error_region_at(pred: np.ndarray, gt: np.ndarray, click: tuple[int, int, int]) -> np.ndarray:
+    """The connected error region (a miss for a positive click, a false alarm for a negative one)
+    that ``click`` lies in; empty when the click lies on no error."""
+    x, y, label = click
+    err = (gt & ~pred) if label == 1 else (pred & ~gt)
+    _, comp = cv2.connectedComponents(err.astype(np.uint8), connectivity=8)
+    return (comp == comp[y, x]) & err
+
+
+def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int, mended: list[float] | None = None):
     """Run the protocol on the frame already given to ``segmenter.set_image``.
 
     Returns (ious, seconds per predict, final mask, clicks). When the mask
     becomes exact before ``n_clicks``, the remaining entries repeat the last one.
+    ``mended``, when given, receives for every later click the share of the
+    error region it was aimed at that the answer to it put right.
     """
     gt = np.asarray(gt, bool)
     if not gt.any():
@@ -88,6 +103,7 @@ def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int):
     secs: list[float] = []
     mask_input = None
     mask = np.zeros_like(gt)
+    target = None
     while len(ious) < n_clicks:
         t0 = time.perf_counter()
         res = segmenter.predict(Prompt.from_clicks(clicks), mask_input=mask_input)
@@ -95,6 +111,9 @@ def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int):
         mask = np.asarray(res.mask, bool)
         ious.append(iou(mask, gt))
         mask_input = res.logits if res.logits is not None else mask
+        if target is not None and mended is not None:
+            right = mask == gt
+            mended.append(float(np.count_nonzero(right & target) / np.count_nonzero(target)))
         if len(ious) == n_clicks:
             break
         click = next_click(mask, gt)
@@ -102,6 +121,7 @@ def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int):
             while len(ious) < n_clicks:
                 ious.append(ious[-1])
             break
+        target = error_region_at(mask, gt, click)
         clicks.append(click)
     return ious, secs, mask, clicks
 
@@ -125,6 +145,7 @@ class ObjectClicks:
     ious: list[float]  # IoU after 1..max_clicks clicks
     seconds: list[float]  # predict() wall time per click
     cpu_seconds: list[float] = field(default_factory=list)
+    mended: list[float] = field(default_factory=list)  # per later click: share of its error region put right
 
     @property
     def name(self) -> str:
@@ -161,6 +182,12 @@ class ClickResults:
     def cpu_seconds_per_click(self) -> float:
         return float(np.median([s for o in self.objects for s in o.cpu_seconds]))
 
+    def dead_clicks(self, below: float = DEAD_CLICK) -> tuple[int, int]:
+        """(later clicks that put right under ``below`` of the error region they aimed at, later clicks):
+        to the user, a click that changes (almost) nothing."""
+        shares = [v for o in self.objects for v in o.mended]
+        return sum(v < below for v in shares), len(shares)
+
     def table(self) -> str:
         k_cols = range(1, self.max_clicks + 1)
         lines = [f"{'object':<36}" + "".join(f"  IoU@{k}" for k in k_cols)]
@@ -171,6 +198,9 @@ class ClickResults:
             mean, missed = self.noc(thr)
             lines.append(f"NoC@{int(thr * 100)}: {mean:.2f} ({missed} of {len(self.objects)} objects never "
                          f"reached it within {self.max_clicks} clicks, counted as {self.max_clicks})")
+        dead, later = self.dead_clicks()
+        lines.append(f"later clicks that put right under {DEAD_CLICK:.0%} of the error region they aimed at: "
+                     f"{dead} of {later}")
         lines.append(f"predict: {self.seconds_per_click():.3f} s/click wall, "
                      f"{self.cpu_seconds_per_click():.3f} s/click CPU (median); "
                      f"wall 90th percentile {self.seconds_per_click(90):.3f} s, "
@@ -203,10 +233,11 @@ def evaluate_clicks(segmenter: Segmenter, sequences, max_clicks: int = 5, progre
         for oid in [int(v) for v in np.unique(labels) if v != 0]:
             gt = labels == oid
             c0 = time.process_time()
-            ious, secs, _, _ = run_clicks(segmenter, gt, max_clicks)
+            mended: list[float] = []
+            ious, secs, _, _ = run_clicks(segmenter, gt, max_clicks, mended)
             cpu_total = time.process_time() - c0
             cpus = [cpu_total / len(secs)] * len(secs)
-            objects.append(ObjectClicks(seq.name, oid, ious, secs, cpus))
+            objects.append(ObjectClicks(seq.name, oid, ious, secs, cpus, mended))
             if progress is not None:
                 progress(objects[-1])
     if not objects:
