@@ -303,7 +303,8 @@ def test_next_click_targets_the_largest_error():
 
 
 def test_click_times_report_the_median_and_the_slow_tail():
-    objs = [ObjectClicks("a", 1, [0.5, 0.6], [0.1, 0.2]), ObjectClicks("b", 1, [0.5, 0.6], [0.3, 2.0])]
+    objs = [ObjectClicks("a", 1, [0.5, 0.6], [0.1, 0.2], [0.1, 0.2]),
+            ObjectClicks("b", 1, [0.5, 0.6], [0.3, 2.0], [0.3, 2.0])]
     res = ClickResults("x", 2, objs, [0.4], [0.4])
     assert res.seconds_per_click() == pytest.approx(0.25)
     assert res.seconds_per_click(100) == pytest.approx(2.0)
@@ -348,7 +349,7 @@ def test_clicks_that_change_nothing_are_counted(squares):
     mended = []
     ious, _, _, _ = run_clicks(still, a, 4, mended)
     assert mended == [0.0, 0.0, 0.0] and ious[0] == ious[-1]
-    res = ClickResults("x", 4, [ObjectClicks("s", 1, ious, [0.1] * 4, mended=mended)], [0.1], [0.1])
+    res = ClickResults("x", 4, [ObjectClicks("s", 1, ious, [0.1] * 4, [0.1] * 4, mended)], [0.1], [0.1])
     assert res.dead_clicks() == (3, 3)
     assert "under 10% of the error region they aimed at: 3 of 3" in res.table()
 
