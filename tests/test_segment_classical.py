@@ -14,8 +14,8 @@ from tam.errors import MaskError, PromptError
 from tam.segment import SEGMENTERS, Prompt
 from tam.segment.classical import ClassicalSegmenter, ClassicalSegmenterConfig
 from tam.segment.base import Segmenter, SegmentResult
-from tam.segment.evaluate import (ClickResults, ObjectClicks, add_arguments, error_region_at, evaluate_clicks,
-                                  interior_point, iou, main, next_click, run_clicks, simulated_clicks_mask)
+from tam.segment.evaluate import (ClickResults, ObjectClicks, add_arguments, evaluate_clicks, interior_point, iou,
+                                  largest_error, main, next_click, run_clicks, simulated_clicks_mask)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -327,16 +327,20 @@ class _FirstClickOnly(Segmenter):
         return SegmentResult(m, 1.0)
 
 
-def test_error_region_at_the_click():
+def test_largest_error_region():
     gt = np.zeros((40, 60), bool)
     gt[5:35, 5:25] = True
     pred = np.zeros_like(gt)
-    pred[5:35, 5:15] = True
-    pred[0:3, 40:60] = True
-    miss = error_region_at(pred, gt, (20, 20, 1))
-    assert miss.sum() == 30 * 10 and miss[20, 20]
-    assert error_region_at(pred, gt, (50, 1, 0)).sum() == 3 * 20
-    assert not error_region_at(pred, gt, (10, 10, 1)).any()  # the click lies on no miss
+    pred[5:35, 5:22] = True
+    pred[0:3, 40:60] = True  # a 3x20 false alarm, smaller than the 30x3 miss
+    label, miss = largest_error(pred, gt)
+    assert label == 1 and miss.sum() == 30 * 3 and miss[20, 23] and not miss[10, 10]
+    pred[0:3, 40:60] = False
+    pred[0:3, 30:60] = True
+    pred[36:40, 30:60] = True  # two false alarms; the larger, 4x30, outgrows the miss
+    label, alarm = largest_error(pred, gt)
+    assert label == 0 and alarm.sum() == 4 * 30 and alarm[38, 50] and not alarm[1, 50]
+    assert largest_error(gt, gt) is None
 
 
 def test_clicks_that_change_nothing_are_counted(squares):

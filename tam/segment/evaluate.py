@@ -51,8 +51,9 @@ def interior_point(region: np.ndarray) -> tuple[int, int, float]:
     return x, y, float(dist[y, x])
 
 
-def next_click(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int] | None:
-    """The next simulated click (x, y, label) for ``pred`` against ``gt``; None when they agree."""
+def largest_error(pred: np.ndarray, gt: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """(label, region) of the largest connected error of ``pred`` against ``gt``: a miss (label 1)
+    or a false alarm (label 0); None when they agree."""
     pred = np.asarray(pred, bool)
     gt = np.asarray(gt, bool)
     best = None  # (area, label, component mask)
@@ -64,10 +65,16 @@ def next_click(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int] | None:
         area = int(stats[k, cv2.CC_STAT_AREA])
         if best is None or area > best[0]:
             best = (area, label, comp == k)
-    if best is None:
+    return None if best is None else (best[1], best[2])
+
+
+def next_click(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int] | None:
+    """The next simulated click (x, y, label) for ``pred`` against ``gt``; None when they agree."""
+    error = largest_error(pred, gt)
+    if error is None:
         return None
-    x, y, _ = interior_point(best[2])
-    return x, y, best[1]
+    x, y, _ = interior_point(error[1])
+    return x, y, error[0]
 
 
 def iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -75,15 +82,6 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> float:
     gt = np.asarray(gt, bool)
     union = np.count_nonzero(pred | gt)
     return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
-
-
-def error_region_at(pred: np.ndarray, gt: np.ndarray, click: tuple[int, int, int]) -> np.ndarray:
-    """The connected error region (a miss for a positive click, a false alarm for a negative one)
-    that ``click`` lies in; empty when the click lies on no error."""
-    x, y, label = click
-    err = (gt & ~pred) if label == 1 else (pred & ~gt)
-    _, comp = cv2.connectedComponents(err.astype(np.uint8), connectivity=8)
-    return (comp == comp[y, x]) & err
 
 
 def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int, mended: list[float] | None = None):
@@ -116,13 +114,14 @@ def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int, mended: list
             mended.append(float(np.count_nonzero(right & target) / np.count_nonzero(target)))
         if len(ious) == n_clicks:
             break
-        click = next_click(mask, gt)
-        if click is None:  # perfect: later clicks would change nothing
+        error = largest_error(mask, gt)
+        if error is None:  # perfect: later clicks would change nothing
             while len(ious) < n_clicks:
                 ious.append(ious[-1])
             break
-        target = error_region_at(mask, gt, click)
-        clicks.append(click)
+        label, target = error  # the next click aims at this region, from its deepest pixel
+        x, y, _ = interior_point(target)
+        clicks.append((x, y, label))
     return ious, secs, mask, clicks
 
 
