@@ -497,12 +497,7 @@ class ClassicalSegmenter(Segmenter):
         if self._frame is None:
             raise RuntimeError("call set_image() before superpixel_ceiling()")
         f = self._frame
-        g = np.asarray(gt, bool)
-        if g.shape != f.shape:
-            raise MaskError(f"mask has size {g.shape}, the image is {f.shape}")
-        if f.scale != 1.0:
-            g = cv2.resize(g.astype(np.float32), f.labels.shape[::-1], interpolation=cv2.INTER_AREA) > 0.5
-        frac = np.bincount(f.labels.ravel(), g.ravel(), f.n) / f.size
+        frac, _ = self._prev_fraction(np.asarray(gt, bool))
         mask = (frac > 0.5)[f.labels]
         if f.scale != 1.0:
             mask = cv2.resize(mask.astype(np.uint8), f.shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
@@ -573,11 +568,13 @@ class ClassicalSegmenter(Segmenter):
             t = min(t, float(d_new[order[k]]))
         return t
 
-    def _prev_fraction(self, mask_input: np.ndarray) -> np.ndarray:
+    def _prev_fraction(self, mask_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(each superpixel's share of ``mask_input``, the mask at working size): a mask, a probability
+        map or logits at image size."""
         f = self._frame
         m = np.asarray(mask_input)
         if m.shape[:2] != f.shape:
-            raise MaskError(f"mask_input has size {m.shape[:2]}, the image is {f.shape}")
+            raise MaskError(f"mask has size {m.shape[:2]}, the image is {f.shape}")
         if m.dtype == bool or np.issubdtype(m.dtype, np.integer):
             p = (m > 0).astype(np.float32)
         else:
