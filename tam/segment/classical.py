@@ -696,10 +696,10 @@ class ClassicalSegmenter(Segmenter):
         pos = pos[(pos[:, 0] >= 0) & (pos[:, 0] < bx1 - bx0) & (pos[:, 1] >= 0) & (pos[:, 1] < by1 - by0)]
         anchor[pos[:, 1], pos[:, 0]] = True
         grown = self._connected_to(fg.astype(bool), anchor)
-        if grown[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0].mean() > 1.0 / (1.0 + cfg.box_grow) ** 2:
+        inner = grown[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]  # the answer within the box itself
+        if inner.mean() > 1.0 / (1.0 + cfg.box_grow) ** 2:
             return mask
         if cfg.box_touch < 1.0:
-            inner = grown[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
             ring = []
             if y0 > 0:
                 ring.append(inner[:2].ravel())

@@ -609,12 +609,13 @@ class ClassicalTracker(Tracker):
             best, best_fit = None, cfg.redetect_ratio * fit0
             # it may have moved about its own size a frame since it was lost, not across the frame
             ys, xs = np.nonzero(m)
+            centre = (xs.mean(), ys.mean())
             reach = np.sqrt(wt.area) * (1 + wt.streak)
             for c in range(1, n):
                 area = stats[c, cv2.CC_STAT_AREA]
                 if not 0.3 * wt.area <= area <= 3.0 * wt.area:
                     continue
-                if np.hypot(*(centroids[c] - (xs.mean(), ys.mean()))) > reach:
+                if np.hypot(*(centroids[c] - centre)) > reach:
                     continue
                 region = comp == c
                 fit = self._fit(cur, region, luts, i)
