@@ -139,7 +139,10 @@ def main(argv=None) -> int:
     except ValueError:
         raise SystemExit(f"--frames takes comma-separated frame numbers, got {args.frames!r}")
     found = load_sequences(args.root)
-    seqs = [StartingAt(seq, k) for k in starts for seq in found]
+    seqs = [StartingAt(seq, k) for k in starts for seq in found if k < len(seq)]
+    short = [f"{seq.name}@{k}" for k in starts for seq in found if k >= len(seq)]
+    if short:
+        print(f"left out (the sequence is shorter): {', '.join(short)}")
     load = os.getloadavg()
     print(f"{len(seqs)} sequences under {args.root}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
           f"{os.cpu_count()} CPUs, {args.threads} OpenCV thread(s)")

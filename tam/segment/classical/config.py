@@ -1,0 +1,71 @@
+"""Settings of the classical click-to-mask segmenter (one frozen, validated dataclass)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXTENT_FRACTIONS = (0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03, 0.045, 0.06, 0.08, 0.1, 0.13, 0.17, 0.22)
+
+
+@dataclass(frozen=True)
+class ClassicalSegmenterConfig:
+    """Every tunable of the classical segmenter; distances in Lab units or geo-scales, sizes in working pixels."""
+
+    max_side: int = 960  # frames larger than this are processed downscaled
+    superpixels: int = 2500  # target number of SLIC superpixels
+    palette: int = 48  # colours in the k-means palette
+    palette_sigma: float = 6.0  # Lab smoothing between palette colours in the colour models
+    geo_edge: float = 40.0  # geodesic cost of crossing a full-strength edge (Lab units)
+    geo_scale: float = 0.08  # fraction of the image's mean geodesic spread used to scale distances
+    border_offset: float = 0.5  # border seeds start at this many geo-scales (weaker than negative clicks)
+    w_colour: float = 1.0  # weight of the colour/texture log-ratio in the cut's unary score
+    w_geo: float = 2.0  # weight of the geodesic evidence
+    w_prev: float = 2.0  # weight of the previous mask outside the newest click's region
+    w_new: float = 6.0  # weight of the newest click's own region
+    extent_tolerance: float = 1.0  # accept a wider front whose edge score is this close to the best
+    union_extent: bool = True  # a positive click's growth is judged with the previous mask it joins
+    growth_cap: float = 2.0  # a later click adds at most this many times the previous mask's area
+    adapt_growth: float = 1.0  # a later positive click grows at least this many times the mask's own
+    #                            geodesic spread (0: off) ...
+    adapt_q: float = 50.0  # ... the spread being this percentile of the geodesic distance from the earlier
+    #                        positive clicks over the previous mask ...
+    adapt_cap: float = 0.5  # ... adding at most this many times the previous mask's area
+    split_softness: float = 0.25  # geo-scales over which a negative click's split fades
+    local_edits: bool = True  # later clicks change only the region around them
+    monotone: bool = True  # a positive click only adds to the previous mask, a negative one only takes away
+    keep_connected: bool = True  # keep only the pieces connected to a positive click or to the previous mask
+    w_pair: float = 1.5  # superpixel cut: weight of the smoothness term
+    rounds: int = 1  # colour-model re-estimation rounds
+    click_radius: int = 3  # pixels around a click forced to its label
+    refine: bool = True  # pixel-level boundary refinement
+    refine_band: int = 6  # half-width (pixels) of the refinement band
+    refine_pair: float = 6.0  # pixel cut: weight of the smoothness term
+    refine_keep: float = 0.25  # a piece the refinement shrinks below this share of its area stays as the cut drew it
+    grabcut_iters: int = 1  # pixel GrabCut polish of the mask in its neighbourhood (0: off)
+    grabcut_min_area: int = 4000  # only for masks of at least this many (working) pixels
+    grabcut_margin: float = 0.3  # neighbourhood: the mask's box grown by this fraction + 15 px
+    box_grow: float = 0.5  # first click: GrabCut in the mask's bounding box grown by this fraction (0: off) ...
+    box_iters: int = 2  # ... with this many iterations ...
+    box_touch: float = 0.1  # ... dropped when it covers more than this share of the box's inner frame ...
+    box_side: int = 480  # ... on the crop downscaled to at most this many pixels a side (0: full size)
+    seed: int = 0  # seeds the palette's k-means and GrabCut's mixtures
+    extent_fractions: tuple[float, ...] = EXTENT_FRACTIONS  # candidate growth areas, shares of the frame
+
+    def __post_init__(self):
+        if self.max_side < 64:
+            raise ValueError("max_side must be >= 64")
+        if self.superpixels < 16:
+            raise ValueError("superpixels must be >= 16")
+        if not 4 <= self.palette <= 256:
+            raise ValueError("palette must be in 4..256")
+        if self.rounds < 1:
+            raise ValueError("rounds must be >= 1")
+        for name in ("palette_sigma", "geo_scale", "w_colour", "w_geo", "w_pair", "refine_pair"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if not 0 <= self.adapt_q <= 100:
+            raise ValueError("adapt_q must be in 0..100")
+        for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
+                     "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "box_grow", "box_iters",
+                     "box_side", "box_touch", "refine_keep"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")

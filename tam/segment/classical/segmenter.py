@@ -1,0 +1,126 @@
+"""The classical segmenter: ``set_image`` prepares a frame, ``predict`` runs the stages on a prompt.
+
+Stages of ``predict`` (each in its own module):
+
+1. candidates (:mod:`.candidates`): geodesic evidence from the clicks, the box
+   and the image border; the newest click's own region, where it overrides the
+   previous mask;
+2. the cut (:mod:`.cut`): a graph cut over the superpixels with colour/texture
+   models, the evidence and the previous mask; clicks are hard constraints;
+3. the polish (:mod:`.refine`, :mod:`.polish`): a pixel cut in a band around
+   the outline, edits kept to the click's region, a GrabCut polish, the first
+   click's box stage, the click's sign, the pieces connected to the clicks.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tam.errors import MaskError
+from tam.segment.base import Prompt, Segmenter, SegmentResult
+from tam.segment.classical import polish
+from tam.segment.classical.candidates import Clicks, box_region, geodesic_evidence, newest_click_region, read_clicks
+from tam.segment.classical.config import ClassicalSegmenterConfig
+from tam.segment.classical.cut import LOGIT_CAP, solve
+from tam.segment.classical.frame import PreparedFrame, prepare_frame
+from tam.segment.classical.refine import refine_keeping_pieces
+
+EMPTY_LOGIT = -4.0  # logits of an answer with nothing asked for
+
+
+class ClassicalSegmenter(Segmenter):
+    """Superpixel graph cut driven by clicks, a box and the previous mask. Always available."""
+
+    name = "classical"
+    Config = ClassicalSegmenterConfig
+
+    def __init__(self, **config):
+        self.config = ClassicalSegmenterConfig(**config)
+        self._frame: PreparedFrame | None = None
+
+    def set_image(self, image: np.ndarray) -> None:
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 HxWx3 image, got {image.dtype} {image.shape}")
+        self._frame = prepare_frame(image, self.config)
+
+    def predict(self, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
+        """Mask for the prepared frame; ``mask_input`` is a previous answer's logits, a mask or a probability
+        map at image size. The answer's ``logits`` (float32, image size, positive = object) can be passed back."""
+        if self._frame is None:
+            raise RuntimeError("call set_image() before predict()")
+        f, cfg = self._frame, self.config
+        H, W = f.shape
+        prompt.validate(W, H)
+        clicks = read_clicks(f, prompt)
+        box = box_region(f, prompt.box)
+        if not len(clicks.pos_sp) and prompt.box is None:  # only negative clicks: nothing was asked for
+            return SegmentResult(np.zeros((H, W), bool), 0.0, np.full((H, W), EMPTY_LOGIT, np.float32))
+        prev, prev_px = (None, None) if mask_input is None else self._prev_fraction(mask_input)
+        ev = geodesic_evidence(f, cfg, clicks, box)
+        region = newest_click_region(f, cfg, clicks, ev, box, prev)
+        cut = solve(f, cfg, clicks, ev, region, box.inside, prev)
+        mask = self._pixel_stages(cut.labels[f.labels], clicks, region.infl, prev_px, box.pixels)
+        logits = cut.logits()[f.labels].astype(np.float32)
+        logits = np.where(mask, np.abs(logits), -np.abs(logits)).astype(np.float32)
+        if f.scale != 1.0:
+            logits = cv2.resize(logits, (W, H), interpolation=cv2.INTER_LINEAR)
+            mask = logits > 0
+        conf = float(np.clip(np.mean(np.abs(cut.logits()[cut.labels])) / LOGIT_CAP, 0, 1)) if cut.labels.any() else 0.0
+        return SegmentResult(mask=mask, score=conf, logits=logits)
+
+    def _pixel_stages(self, mask, clicks: Clicks, infl, prev_px, box_px) -> np.ndarray:
+        """The superpixel answer ``mask`` (h x w bool) through the pixel stages, in order."""
+        f, cfg = self._frame, self.config
+        pts, labs = clicks.pts, clicks.labs
+        if cfg.refine and mask.any():
+            mask = refine_keeping_pieces(f, cfg, mask)
+        if prev_px is not None and cfg.local_edits and len(pts):
+            # a click edits the region it belongs to; the rest of the previous mask stays as it was
+            region = (infl > 0.5)[f.labels].astype(np.uint8)
+            region = cv2.dilate(region, np.ones((2 * cfg.refine_band + 1,) * 2, np.uint8)).astype(bool)
+            mask = np.where(region, mask, prev_px)
+        if cfg.grabcut_iters and np.count_nonzero(mask) >= cfg.grabcut_min_area:
+            mask = polish.grabcut_polish(f, cfg, mask, pts, labs, inside_px=box_px)
+        if cfg.box_grow > 0 and cfg.box_iters and prev_px is None and box_px is None and mask.any() \
+                and clicks.any_positive:
+            mask = polish.box_grabcut(f, cfg, mask, pts, labs)
+        if cfg.monotone and prev_px is not None and len(pts):
+            mask = polish.keep_to_sign(mask, prev_px, int(labs[-1]))
+        if cfg.keep_connected and mask.any() and (clicks.any_positive or prev_px is not None):
+            mask = polish.keep_anchored(mask, pts, labs, prev_px)
+        if cfg.click_radius > 0 and len(pts):
+            polish.force_click_discs(mask, pts, labs, cfg.click_radius)
+        return mask
+
+    def superpixel_ceiling(self, gt: np.ndarray) -> np.ndarray:
+        """The mask a perfect labelling of the prepared frame's superpixels gives: each superpixel
+        takes the majority label of ``gt`` (a bool mask at image size). Its IoU with ``gt`` bounds what
+        the superpixel cut can reach before the pixel-level stages; ``bench/bench_segment.py`` prints it."""
+        if self._frame is None:
+            raise RuntimeError("call set_image() before superpixel_ceiling()")
+        f = self._frame
+        frac, _ = self._prev_fraction(np.asarray(gt, bool))
+        mask = (frac > 0.5)[f.labels]
+        if f.scale != 1.0:
+            mask = cv2.resize(mask.astype(np.uint8), f.shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
+        return mask
+
+    def _prev_fraction(self, mask_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(each superpixel's share of ``mask_input``, the mask at working size): a mask, a probability
+        map or logits at image size."""
+        f = self._frame
+        m = np.asarray(mask_input)
+        if m.shape[:2] != f.shape:
+            raise MaskError(f"mask has size {m.shape[:2]}, the image is {f.shape}")
+        if m.dtype == bool or np.issubdtype(m.dtype, np.integer):
+            p = (m > 0).astype(np.float32)
+        else:
+            m = m.astype(np.float32)
+            if m.min() >= 0.0 and m.max() <= 1.0:
+                p = m
+            else:
+                p = 1.0 / (1.0 + np.exp(-np.clip(m, -30, 30)))
+        if f.scale != 1.0:
+            p = cv2.resize(p, f.labels.shape[::-1], interpolation=cv2.INTER_AREA)
+        return np.bincount(f.labels.ravel(), p.ravel(), f.n) / f.size, p > 0.5
