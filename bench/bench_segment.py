@@ -1,7 +1,7 @@
 """Click-to-mask benchmark: the classical segmenter against a plain GrabCut baseline.
 
     python bench/bench_segment.py [ROOT] [--max-clicks 5] [--backend classical] [--frames 0,15,30]
-                                  [--no-baseline] [--threads 2]
+                                  [--video] [--no-baseline] [--threads 2]
 
 ROOT defaults to the public evaluation set (../shared/data), restricted to the
 sequences with exact object masks (davis2016 and davis2017_432x240). Both
@@ -11,8 +11,13 @@ same process, so their timings are comparable.
 The protocol's own figures use frame 0 only: twelve objects, where moving one
 superpixel can swing a single object's IoU by 0.2 and the mean by 0.01-0.02.
 ``--frames`` repeats the protocol on other frames of the same sequences (each
-start frame counts as its own set of objects, named ``sequence@frame``), which
-is what it takes to tell a real change from that noise.
+start frame counts as its own set of objects, named ``sequence@frame``; a
+sequence too short for a frame is left out there), which is what it takes to
+tell a real change from that noise.
+
+``--video`` runs the segmenter twice in the same process: on still images (the
+protocol's own figures) and with each clicked frame's neighbouring frames
+given (``eval-clicks --video``), and prints both.
 
 For a segmenter built on superpixels (the classical default) it also prints,
 per object, the IoU of the best labelling of its superpixels: a ceiling that no
@@ -74,23 +79,6 @@ class GrabCutBaseline(Segmenter):
         return SegmentResult(mask, 1.0)
 
 
-class StartingAt:
-    """A sequence seen from frame ``start`` on, so the first-frame protocol runs there."""
-
-    def __init__(self, seq, start: int):
-        if not 0 <= start < len(seq):
-            raise SystemExit(f"{seq.name} has {len(seq)} frames, no frame {start}")
-        self.seq = seq
-        self.start = start
-        self.name = seq.name if start == 0 else f"{seq.name}@{start}"
-
-    def frame(self, i: int) -> np.ndarray:
-        return self.seq.frame(self.start + i)
-
-    def mask(self, i: int) -> np.ndarray:
-        return self.seq.mask(self.start + i)
-
-
 def load_sequences(root: Path):
     if root == DEFAULT_ROOT:
         seqs = [s for name in DEFAULT_SETS for s in find_sequences(root / name)]
@@ -101,22 +89,58 @@ def load_sequences(root: Path):
     return seqs
 
 
-def print_ceiling(seg, seqs, res) -> None:
+def print_ceiling(seg, seqs, res, frames) -> None:
     """IoU of the best labelling of the segmenter's superpixels, per object: how much of the gap to a
     perfect mask no choice of superpixels could close, next to what the clicks reached."""
     print("\n== superpixel ceiling (each superpixel takes the ground truth's majority label)")
     print(f"{'object':<36}  ceiling  IoU@{res.max_clicks}")
     reached = {o.name: o.ious[-1] for o in res.objects}
     ceil = []
-    for seq in seqs:
-        labels = seq.mask(0)
-        seg.set_image(seq.frame(0))
-        for oid in [int(v) for v in np.unique(labels) if v != 0]:
-            gt = labels == oid
-            ceil.append(iou(seg.superpixel_ceiling(gt), gt))
-            name = f"{seq.name}#{oid}"
-            print(f"{name:<36}  {ceil[-1]:7.3f}  {reached[name]:6.3f}")
+    for t in frames:
+        for seq in seqs:
+            if t >= len(seq):
+                continue
+            labels = seq.mask(t)
+            seg.set_image(seq.frame(t))
+            for oid in [int(v) for v in np.unique(labels) if v != 0]:
+                gt = labels == oid
+                ceil.append(iou(seg.superpixel_ceiling(gt), gt))
+                name = (seq.name if t == 0 else f"{seq.name}@{t}") + f"#{oid}"
+                print(f"{name:<36}  {ceil[-1]:7.3f}  {reached[name]:6.3f}")
     print(f"{'mean':<36}  {np.mean(ceil):7.3f}  {res.miou(res.max_clicks):6.3f}")
+
+
+def print_comparison(runs: dict, seqs, starts, max_clicks: int) -> None:
+    """Every run side by side: mIoU@k, NoC, harmful clicks, time per click (overall and per frame size)."""
+    labels = list(runs)
+    print("\n== " + " vs ".join(labels))
+    print(f"{'':<12}" + "".join(f"{v:>20}" for v in labels))
+    for k in range(1, max_clicks + 1):
+        print(f"{'mIoU@' + str(k):<12}" + "".join(f"{runs[v].miou(k):>20.3f}" for v in labels))
+    for thr in (0.85, 0.90):
+        print(f"{'NoC@' + str(int(thr * 100)):<12}" + "".join(f"{runs[v].noc(thr)[0]:>20.2f}" for v in labels))
+    print(f"{'harmful':<12}" + "".join(f"{runs[v].harmful_clicks()[0]:>20d}" for v in labels)
+          + "   (later clicks lowering an IoU by > 0.02)")
+    print(f"{'s/click':<12}" + "".join(f"{runs[v].seconds_per_click():>20.3f}" for v in labels) + "   (wall, median)")
+    print(f"{'cpu/click':<12}" + "".join(f"{runs[v].cpu_seconds_per_click():>20.3f}" for v in labels)
+          + "   (CPU, median)")
+    # per frame size: the 854x480 figures are the ones the speed target is about
+    sizes = {}
+    for seq in seqs:
+        size = "x".join(str(v) for v in seq.frame(0).shape[1::-1])
+        for k in starts:
+            sizes[seq.name if k == 0 else f"{seq.name}@{k}"] = size
+    for size in sorted(set(sizes.values())):
+        for label in labels:
+            obs = [o for o in runs[label].objects if sizes[o.sequence] == size]
+            wall = [t for o in obs for t in o.seconds]
+            cpu = [t for o in obs for t in o.cpu_seconds]
+            print(f"{size}: {label:<20} {np.median(wall):.3f} s/click wall, {np.median(cpu):.3f} CPU "
+                  f"(median; 90th percentile {np.percentile(wall, 90):.3f}, max {np.max(wall):.3f}) "
+                  f"over {len(obs)} objects")
+    for label in labels:
+        print(f"set_image/set_frame {label}: {np.median(runs[label].set_image_seconds):.3f} s wall, "
+              f"{np.median(runs[label].set_image_cpu_seconds):.3f} s CPU (median per frame)")
 
 
 def main(argv=None) -> int:
@@ -126,6 +150,8 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="classical")
     ap.add_argument("--frames", default="0",
                     help="comma-separated start frames, each run as its own first frame (default 0: the protocol)")
+    ap.add_argument("--video", action="store_true",
+                    help="also run with each clicked frame's neighbouring frames given (motion cues)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the (slow) GrabCut baseline")
     ap.add_argument("--threads", type=int, default=2,
                     help="OpenCV threads (default 2: the speed target is for 2 cores)")
@@ -138,63 +164,39 @@ def main(argv=None) -> int:
         starts = [int(v) for v in args.frames.split(",")]
     except ValueError:
         raise SystemExit(f"--frames takes comma-separated frame numbers, got {args.frames!r}")
-    found = load_sequences(args.root)
-    seqs = [StartingAt(seq, k) for k in starts for seq in found if k < len(seq)]
-    short = [f"{seq.name}@{k}" for k in starts for seq in found if k >= len(seq)]
+    seqs = load_sequences(args.root)
+    short = [f"{seq.name}@{k}" for k in starts for seq in seqs if k >= len(seq)]
     if short:
         print(f"left out (the sequence is shorter): {', '.join(short)}")
     load = os.getloadavg()
-    print(f"{len(seqs)} sequences under {args.root}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
-          f"{os.cpu_count()} CPUs, {args.threads} OpenCV thread(s)")
+    print(f"{len(seqs)} sequences x frames {args.frames} under {args.root}; load average "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs, {args.threads} OpenCV thread(s)")
 
     runs = {}
-    segmenters = [SEGMENTERS.create(args.backend)] + ([] if args.no_baseline else [GrabCutBaseline()])
-    for seg in segmenters:
+    plan = [(args.backend, SEGMENTERS.create(args.backend), False)]
+    if args.video:
+        plan.append((f"{args.backend} --video", SEGMENTERS.create(args.backend), True))
+    if not args.no_baseline:
+        plan.append(("grabcut", GrabCutBaseline(), False))
+    for label, seg, video in plan:
         t0 = time.perf_counter()
-        res = evaluate_clicks(seg, seqs, args.max_clicks)
-        print(f"\n== {res.backend} ({time.perf_counter() - t0:.1f} s)")
+        res = evaluate_clicks(seg, seqs, args.max_clicks, frames=starts, video=video)
+        print(f"\n== {label} ({time.perf_counter() - t0:.1f} s)")
         print(res.table())
-        runs[res.backend] = res
+        runs[label] = res
     ours = runs[args.backend]
     if len(starts) > 1:
-        print(f"\n== {args.backend} per start frame (mIoU@1 / mIoU@{args.max_clicks})")
-        start_of = {seq.name: seq.start for seq in seqs}
-        for k in starts:
-            obs = [o for o in ours.objects if start_of[o.sequence] == k]
-            print(f"frame {k:>3}: {np.mean([o.ious[0] for o in obs]):.3f} / {np.mean([o.ious[-1] for o in obs]):.3f}"
-                  f" over {len(obs)} objects")
-    if hasattr(segmenters[0], "superpixel_ceiling"):
-        print_ceiling(segmenters[0], seqs, ours)
-    if args.no_baseline:
-        return 0
-
-    base = runs["grabcut"]
-    print(f"\n== {args.backend} vs grabcut")
-    print(f"{'':<10}{args.backend:>12}{'grabcut':>12}{'ratio':>9}")
-    for k in range(1, args.max_clicks + 1):
-        a, b = ours.miou(k), base.miou(k)
-        print(f"{'mIoU@' + str(k):<10}{a:>12.3f}{b:>12.3f}{a / b if b else float('nan'):>9.2f}")
-    for thr in (0.85, 0.90):
-        a, b = ours.noc(thr)[0], base.noc(thr)[0]
-        print(f"{'NoC@' + str(int(thr * 100)):<10}{a:>12.2f}{b:>12.2f}{a / b:>9.2f}")
-    a, b = ours.seconds_per_click(), base.seconds_per_click()
-    print(f"{'s/click':<10}{a:>12.3f}{b:>12.3f}{a / b:>9.2f}   (wall, median)")
-    a, b = ours.cpu_seconds_per_click(), base.cpu_seconds_per_click()
-    print(f"{'cpu/click':<10}{a:>12.3f}{b:>12.3f}{a / b:>9.2f}   (CPU, median)")
-    # per frame size: the 854x480 figures are the ones the speed target is about
-    sizes = {}
-    for seq in seqs:
-        sizes.setdefault(seq.name, "x".join(str(v) for v in seq.frame(0).shape[1::-1]))
-    for size in sorted(set(sizes.values())):
-        for label, res in ((args.backend, ours), ("grabcut", base)):
-            obs = [o for o in res.objects if sizes[o.sequence] == size]
-            wall = [t for o in obs for t in o.seconds]
-            cpu = [t for o in obs for t in o.cpu_seconds]
-            print(f"{size}: {label:<10} {np.median(wall):.3f} s/click wall, {np.median(cpu):.3f} CPU "
-                  f"(median; max wall {np.max(wall):.3f}) over {len(obs)} objects")
-    print(f"set_image (median, wall/CPU): {np.median(ours.set_image_seconds):.3f}/"
-          f"{np.median(ours.set_image_cpu_seconds):.3f} s vs {np.median(base.set_image_seconds):.3f}/"
-          f"{np.median(base.set_image_cpu_seconds):.3f} s")
+        for label in runs:
+            if label == "grabcut":
+                continue
+            print(f"\n== {label} per start frame (mIoU@1 / mIoU@{args.max_clicks})")
+            for k in starts:
+                obs = [o for o in runs[label].objects if o.frame == k]
+                print(f"frame {k:>3}: {np.mean([o.ious[0] for o in obs]):.3f} / "
+                      f"{np.mean([o.ious[-1] for o in obs]):.3f} over {len(obs)} objects")
+    if hasattr(plan[0][1], "superpixel_ceiling"):
+        print_ceiling(plan[0][1], seqs, ours, starts)
+    print_comparison(runs, seqs, starts, args.max_clicks)
     return 0
 
 

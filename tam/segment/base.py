@@ -62,6 +62,12 @@ class Segmenter(Backend, ABC):
     def set_image(self, image: np.ndarray) -> None:
         """Prepare one RGB uint8 HxWx3 frame; later ``predict`` calls reuse the work."""
 
+    def set_frame(self, image: np.ndarray, neighbours=()) -> None:
+        """Prepare one frame of a video: ``image`` as for ``set_image``, ``neighbours`` a few RGB frames of
+        the same size near it in time (see :func:`tam.segment.video.neighbour_indices`). A backend that
+        uses no motion cues prepares ``image`` alone."""
+        self.set_image(image)
+
     @abstractmethod
     def predict(self, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
         """Mask for the prepared frame. ``mask_input`` is a previous result's logits or mask."""

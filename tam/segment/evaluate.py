@@ -1,6 +1,6 @@
-"""Simulated-click evaluation of a segmenter: ``python -m tam eval-clicks ROOT``.
+"""Simulated-click evaluation of a segmenter: ``python -m tam eval-clicks ROOT [--video] [--frames 0,15,30]``.
 
-Protocol (first frame of every sequence, every object in it):
+Protocol (first frame of every sequence, or each of ``--frames``; every object in it):
 
 * click 1 is the object pixel farthest from the object's boundary (distance
   transform of the ground-truth mask, padded so the image border counts as
@@ -9,12 +9,15 @@ Protocol (first frame of every sequence, every object in it):
   largest error region (a connected component of false negatives or of false
   positives): positive for a miss, negative for a false alarm;
 * the segmenter sees all clicks so far and its previous result's ``logits``
-  (or its mask when it returns no logits) as ``mask_input``.
+  (or its mask when it returns no logits) as ``mask_input``;
+* with ``--video`` the frame is prepared with its neighbouring frames
+  (:func:`tam.segment.video.neighbour_indices`), without it as a still image.
 
 Reported: IoU per object per click count, mIoU@k, NoC@85 / NoC@90 (objects
 that never reach the threshold count as ``max_clicks``), how many later clicks
 put right under a tenth of the error region they aimed at (to the user, clicks
-that changed nothing), and seconds per click: the median, the 90th percentile
+that changed nothing), how many later clicks lowered their object's IoU by more
+than 0.02 (clicks that did harm), and seconds per click: the median, the 90th percentile
 and the slowest.
 """
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tam.segment.base import Prompt, Segmenter
 
 NOC_THRESHOLDS = (0.85, 0.90)
 DEAD_CLICK = 0.1  # a later click that puts right less of its error region than this changed (almost) nothing
+HARMFUL_DROP = 0.02  # a later click that lowers its object's IoU by more than this did harm
 
 
 # ----------------------------------------------------------------------------- click simulator
@@ -139,12 +143,17 @@ def simulated_clicks_mask(segmenter: Segmenter, image: np.ndarray, gt_bool: np.n
 # ----------------------------------------------------------------------------- whole-set evaluation
 @dataclass
 class ObjectClicks:
-    sequence: str
+    sequence: str  # the sequence's name, with ``@frame`` when the clicked frame is not frame 0
     object_id: int
     ious: list[float]  # IoU after 1..max_clicks clicks
     seconds: list[float]  # predict() wall time per click
     cpu_seconds: list[float] = field(default_factory=list)
     mended: list[float] = field(default_factory=list)  # per later click: share of its error region put right
+    frame: int = 0  # the clicked frame
+
+    def harmful(self, drop: float = HARMFUL_DROP) -> list[int]:
+        """The later clicks (1-based numbers) after which the IoU fell by more than ``drop``."""
+        return [k + 1 for k in range(1, len(self.ious)) if self.ious[k] < self.ious[k - 1] - drop]
 
     @property
     def name(self) -> str:
@@ -187,6 +196,12 @@ class ClickResults:
         shares = [v for o in self.objects for v in o.mended]
         return sum(v < below for v in shares), len(shares)
 
+    def harmful_clicks(self, drop: float = HARMFUL_DROP) -> tuple[int, int, list[str]]:
+        """(later clicks that lowered their object's IoU by more than ``drop``, later clicks, where:
+        ``object:click`` names)."""
+        where = [f"{o.name}:{k}" for o in self.objects for k in o.harmful(drop)]
+        return len(where), sum(len(o.ious) - 1 for o in self.objects), where
+
     def table(self) -> str:
         k_cols = range(1, self.max_clicks + 1)
         lines = [f"{'object':<36}" + "".join(f"  IoU@{k}" for k in k_cols)]
@@ -200,6 +215,9 @@ class ClickResults:
         dead, later = self.dead_clicks()
         lines.append(f"later clicks that put right under {DEAD_CLICK:.0%} of the error region they aimed at: "
                      f"{dead} of {later}")
+        harm, later, where = self.harmful_clicks()
+        lines.append(f"later clicks that lowered their object's IoU by more than {HARMFUL_DROP}: {harm} of {later}"
+                     + (f" ({', '.join(where)})" if where else ""))
         lines.append(f"predict: {self.seconds_per_click():.3f} s/click wall, "
                      f"{self.cpu_seconds_per_click():.3f} s/click CPU (median); "
                      f"wall 90th percentile {self.seconds_per_click(90):.3f} s, "
@@ -209,36 +227,51 @@ class ClickResults:
         return "\n".join(lines)
 
 
-def evaluate_clicks(segmenter: Segmenter, sequences, max_clicks: int = 5, progress=None) -> ClickResults:
-    """Run the protocol on the first frame of each sequence, for each object in it.
+def _prepare(segmenter: Segmenter, seq, t: int, video: bool) -> np.ndarray:
+    """Prepare frame ``t`` of ``seq`` (with its neighbours when ``video``); returns the frame."""
+    image = seq.frame(t)
+    if not video:
+        segmenter.set_image(image)
+        return image
+    from tam.segment.video import neighbour_indices
 
-    ``set_image`` runs once per sequence (the user clicks every object on one
-    prepared frame); its time is reported apart from the per-click time.
+    segmenter.set_frame(image, [seq.frame(i) for i in neighbour_indices(t, len(seq))])
+    return image
+
+
+def evaluate_clicks(segmenter: Segmenter, sequences, max_clicks: int = 5, progress=None, frames=(0,),
+                    video: bool = False) -> ClickResults:
+    """Run the protocol on ``frames`` (default: the first) of each sequence, for each object there; frames a
+    sequence does not reach are left out. With ``video`` each frame is prepared with its neighbours.
+
+    The frame is prepared once (the user clicks every object on one prepared
+    frame); its time is reported apart from the per-click time.
     """
     if max_clicks < 1:
         raise TamError("--max-clicks must be at least 1")
     objects: list[ObjectClicks] = []
     set_wall: list[float] = []
     set_cpu: list[float] = []
-    for seq in sequences:
-        image = seq.frame(0)
-        labels = seq.mask(0)
-        if labels.shape != image.shape[:2]:
-            raise TamError(f"{seq.name}: mask size {labels.shape} differs from frame size {image.shape[:2]}")
-        t0, c0 = time.perf_counter(), time.process_time()
-        segmenter.set_image(image)
-        set_wall.append(time.perf_counter() - t0)
-        set_cpu.append(time.process_time() - c0)
-        for oid in [int(v) for v in np.unique(labels) if v != 0]:
-            gt = labels == oid
-            c0 = time.process_time()
-            mended: list[float] = []
-            ious, secs, _, _ = run_clicks(segmenter, gt, max_clicks, mended)
-            cpu_total = time.process_time() - c0
-            cpus = [cpu_total / len(secs)] * len(secs)
-            objects.append(ObjectClicks(seq.name, oid, ious, secs, cpus, mended))
-            if progress is not None:
-                progress(objects[-1])
+    for t in frames:
+        for seq in sequences:
+            if t and t >= len(seq):
+                continue
+            t0, c0 = time.perf_counter(), time.process_time()
+            image = _prepare(segmenter, seq, t, video)
+            set_wall.append(time.perf_counter() - t0)
+            set_cpu.append(time.process_time() - c0)
+            labels = seq.mask(t)
+            if labels.shape != image.shape[:2]:
+                raise TamError(f"{seq.name}: mask size {labels.shape} differs from frame size {image.shape[:2]}")
+            name = seq.name if t == 0 else f"{seq.name}@{t}"
+            for oid in [int(v) for v in np.unique(labels) if v != 0]:
+                c0 = time.process_time()
+                mended: list[float] = []
+                ious, secs, _, _ = run_clicks(segmenter, labels == oid, max_clicks, mended)
+                cpus = [(time.process_time() - c0) / len(secs)] * len(secs)
+                objects.append(ObjectClicks(name, oid, ious, secs, cpus, mended, t))
+                if progress is not None:
+                    progress(objects[-1])
     if not objects:
         raise TamError("no objects to evaluate: no sequence with frames and masks was found")
     return ClickResults(getattr(segmenter, "name", type(segmenter).__name__), max_clicks, objects,
@@ -251,6 +284,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None, help="segmenter backend (default: the registry default)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="weights file passed to the backend")
     parser.add_argument("--max-clicks", type=int, default=5, help="clicks per object (default 5)")
+    parser.add_argument("--video", action="store_true",
+                        help="prepare each clicked frame with its neighbouring frames (motion cues)")
+    parser.add_argument("--frames", type=_frame_list, default=(0,), metavar="N[,N...]",
+                        help="clicked frames of every sequence (default 0); a sequence too short is left out there")
+
+
+def _frame_list(text: str) -> tuple[int, ...]:
+    try:
+        frames = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated frame numbers, got {text!r}") from None
+    if not frames or min(frames) < 0:
+        raise argparse.ArgumentTypeError(f"frame numbers must be >= 0, got {text!r}")
+    return frames
 
 
 def main(args: argparse.Namespace) -> int:
@@ -264,8 +311,10 @@ def main(args: argparse.Namespace) -> int:
         raise TamError(f"no sequences with frames and masks under {args.root}")
     kwargs = {} if args.checkpoint is None else {"checkpoint": str(args.checkpoint)}
     segmenter = SEGMENTERS.create(args.backend, **kwargs)
-    results = evaluate_clicks(segmenter, sequences, args.max_clicks)
+    results = evaluate_clicks(segmenter, sequences, args.max_clicks, frames=args.frames, video=args.video)
+    where = "first frames" if args.frames == (0,) else "frames " + ",".join(str(v) for v in args.frames)
     print(f"backend: {results.backend}, {len(results.objects)} objects in {len(sequences)} sequences, "
-          f"first frames, up to {args.max_clicks} simulated clicks")
+          f"{where}, {'with neighbouring frames' if args.video else 'still images'}, "
+          f"up to {args.max_clicks} simulated clicks")
     print(results.table())
     return 0

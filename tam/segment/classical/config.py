@@ -47,6 +47,11 @@ class ClassicalSegmenterConfig:
     box_iters: int = 2  # ... with this many iterations ...
     box_touch: float = 0.1  # ... dropped when it covers more than this share of the box's inner frame ...
     box_side: int = 480  # ... on the crop downscaled to at most this many pixels a side (0: full size)
+    motion_edge: float = 3.0  # with neighbouring frames: displacement difference (working-size pixels) between
+    #                           adjacent superpixels that counts as a full-strength edge
+    motion_relative: float = 0.5  # ... plus this share of how fast the pair moves against the camera
+    motion_sigma: float = 1.0  # smoothing (pixels) between displacement codes in the motion models
+    w_motion: float = 1.0  # weight of the motion log-ratio in the cut's unary score
     seed: int = 0  # seeds the palette's k-means and GrabCut's mixtures
     extent_fractions: tuple[float, ...] = EXTENT_FRACTIONS  # candidate growth areas, shares of the frame
 
@@ -59,13 +64,14 @@ class ClassicalSegmenterConfig:
             raise ValueError("palette must be in 4..256")
         if self.rounds < 1:
             raise ValueError("rounds must be >= 1")
-        for name in ("palette_sigma", "geo_scale", "w_colour", "w_geo", "w_pair", "refine_pair"):
+        for name in ("palette_sigma", "geo_scale", "w_colour", "w_geo", "w_pair", "refine_pair", "motion_edge",
+                     "motion_sigma"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
         if not 0 <= self.adapt_q <= 100:
             raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
                      "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "box_grow", "box_iters",
-                     "box_side", "box_touch", "refine_keep"):
+                     "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")

@@ -38,16 +38,27 @@ def softplus(x):
     return np.logaddexp(0.0, x)
 
 
-def colour_logratio(f: PreparedFrame, fg_w: np.ndarray) -> np.ndarray:
-    """log p(hist | object) - log p(hist | background) per superpixel; both models are palette histograms
-    weighted by ``fg_w`` (n,) in [0, 1] and by area, smoothed by the palette kernel."""
-    wf = fg_w * f.size
-    wb = (1.0 - fg_w) * f.size
-    mf = (wf @ f.hist) @ f.kernel + HIST_FLOOR
-    mb = (wb @ f.hist) @ f.kernel + HIST_FLOOR
+def histogram_logratio(hist: np.ndarray, kernel: np.ndarray, size: np.ndarray, fg_w: np.ndarray) -> np.ndarray:
+    """log p(hist | object) - log p(hist | background) per superpixel: both models are mixtures of the
+    superpixels' histograms (n x K) weighted by ``fg_w`` (n,) in [0, 1] and by area, smoothed by ``kernel``."""
+    mf = ((fg_w * size) @ hist) @ kernel + HIST_FLOOR
+    mb = (((1.0 - fg_w) * size) @ hist) @ kernel + HIST_FLOOR
     mf /= mf.sum()
     mb /= mb.sum()
-    return f.hist @ (np.log(mf) - np.log(mb))
+    return hist @ (np.log(mf) - np.log(mb))
+
+
+def colour_logratio(f: PreparedFrame, fg_w: np.ndarray) -> np.ndarray:
+    """The colour/texture log-ratio per superpixel (palette histograms)."""
+    return histogram_logratio(f.hist, f.kernel, f.size, fg_w)
+
+
+def appearance_logratio(f: PreparedFrame, cfg: ClassicalSegmenterConfig, fg_w: np.ndarray) -> np.ndarray:
+    """Colour, plus motion when the frame has neighbours, as weighted log-ratios per superpixel."""
+    out = cfg.w_colour * colour_logratio(f, fg_w)
+    if f.motion is not None and cfg.w_motion > 0:
+        out = out + cfg.w_motion * histogram_logratio(f.motion.hist, f.motion.kernel, f.size, fg_w)
+    return out
 
 
 def pair_weights(f: PreparedFrame, cfg: ClassicalSegmenterConfig) -> np.ndarray:
@@ -88,7 +99,7 @@ def solve(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks: Clicks, ev: E
     labels = fg_w > 0.5
     score = None
     for _ in range(cfg.rounds):
-        score = cfg.w_colour * colour_logratio(f, fg_w) + cfg.w_geo * ev.geo + region.new_term
+        score = appearance_logratio(f, cfg, fg_w) + cfg.w_geo * ev.geo + region.new_term
         if prev_w is not None:
             score = score + prev_w * (2 * prev - 1) * PREV_GAIN
         cost_fg = softplus(-score) * area

@@ -14,13 +14,14 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from tam.segment.classical.config import ClassicalSegmenterConfig
+from tam.segment.classical.kmeans import kmeans, nearest
+from tam.segment.classical.motion import Motion, displacement_field, motion_edges, motion_model
 
 EDGE_BLUR = 1.0  # Gaussian sigma (pixels) before the edge gradient
 EDGE_PERCENTILE = 95  # the gradient magnitude at this percentile counts as a full-strength edge
 SLIC_ITERATIONS = 10
 SLIC_MIN_ELEMENT = 25  # percent of the region size below which a superpixel piece is merged
 PALETTE_SAMPLE = 12000  # pixels sampled to fit the palette
-KMEANS_ITERATIONS = 8
 CHUNK = 65536  # pixels per block when assigning palette colours
 GEO_STEP_FLOOR = 1e-3  # smallest geodesic step cost
 
@@ -51,6 +52,7 @@ class PreparedFrame:
     border: np.ndarray  # bool n: superpixel touches the image border
     geo_unit: float  # distance scale for geodesic terms
     graph: object  # sparse n x n matrix of geodesic step costs
+    motion: Motion | None = None  # motion towards the neighbouring frames (None for a still image)
 
     def distances(self, sources) -> np.ndarray:
         """Geodesic distance (n,) from the nearest of the superpixels ``sources``; inf where none is given."""
@@ -67,31 +69,6 @@ class PreparedFrame:
 def to_lab(image: np.ndarray) -> np.ndarray:
     """RGB uint8 to float32 CIELab (L in 0..100)."""
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-
-
-def nearest(x: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Index of the nearest row of ``c`` for every row of ``x``."""
-    d = (x * x).sum(1)[:, None] - 2.0 * x @ c.T + (c * c).sum(1)[None, :]
-    return np.argmin(d, axis=1).astype(np.int32)
-
-
-def kmeans(x: np.ndarray, k: int, rng: np.random.RandomState, iters: int = KMEANS_ITERATIONS) -> np.ndarray:
-    """Plain k-means++ / Lloyd on a small sample; deterministic for a given ``rng``. Returns k x D centres."""
-    centres = [x[rng.randint(len(x))]]
-    d2 = ((x - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        p = d2 / d2.sum() if d2.sum() > 0 else None
-        c = x[rng.choice(len(x), p=p)]
-        centres.append(c)
-        d2 = np.minimum(d2, ((x - c) ** 2).sum(1))
-    c = np.array(centres, np.float32)
-    for _ in range(iters):
-        a = nearest(x, c)
-        for j in range(k):
-            sel = a == j
-            if sel.any():
-                c[j] = x[sel].mean(0)
-    return c
 
 
 def working_image(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -160,8 +137,10 @@ def adjacency(labels: np.ndarray, edges: np.ndarray, n: int):
     return (uniq // n).astype(np.int64), (uniq % n).astype(np.int64), blen, bedge
 
 
-def prepare_frame(image: np.ndarray, cfg: ClassicalSegmenterConfig) -> PreparedFrame:
-    """Prepare one RGB uint8 H x W x 3 frame for prompts."""
+def prepare_frame(image: np.ndarray, cfg: ClassicalSegmenterConfig, neighbours=()) -> PreparedFrame:
+    """Prepare one RGB uint8 H x W x 3 frame for prompts; ``neighbours`` are frames of the same size near it
+    in time (none for a still image). With neighbours, a boundary between superpixels that move apart counts
+    as an edge (``motion_edge`` pixels of displacement difference: a full-strength one)."""
     H, W = image.shape[:2]
     work, scale = working_image(image, cfg.max_side)
     h, w = work.shape[:2]
@@ -174,6 +153,10 @@ def prepare_frame(image: np.ndarray, cfg: ClassicalSegmenterConfig) -> PreparedF
     mean = np.stack([np.bincount(flat, lab[..., c].ravel(), n) for c in range(3)], 1) / size[:, None]
     palette, pix_palette, hist, kernel = palette_histograms(lab, labels, n, cfg)
     ei, ej, blen, bedge = adjacency(labels, edges, n)
+    motion = None
+    if len(neighbours):
+        motion = motion_model(displacement_field(work, neighbours, scale), labels, n, cfg.motion_sigma, cfg.seed)
+        bedge = np.maximum(bedge, motion_edges(motion, ei, ej, cfg.motion_edge, cfg.motion_relative))
     dcol = np.linalg.norm(mean[ei] - mean[ej], axis=1)
     geo_cost = dcol + cfg.geo_edge * bedge + GEO_STEP_FLOOR
     border = np.zeros(n, bool)
@@ -184,4 +167,5 @@ def prepare_frame(image: np.ndarray, cfg: ClassicalSegmenterConfig) -> PreparedF
     spread = dijkstra(graph, directed=False, indices=[int(labels[h // 2, w // 2])])[0]
     geo_unit = float(np.median(spread[np.isfinite(spread)])) * cfg.geo_scale + 1e-6
     return PreparedFrame((H, W), np.ascontiguousarray(work), scale, lab, edges, labels, n, size, mean, hist,
-                         pix_palette, palette, kernel, ei, ej, blen, bedge, dcol, geo_cost, border, geo_unit, graph)
+                         pix_palette, palette, kernel, ei, ej, blen, bedge, dcol, geo_cost, border, geo_unit, graph,
+                         motion)

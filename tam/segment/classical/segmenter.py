@@ -28,6 +28,13 @@ from tam.segment.classical.refine import refine_keeping_pieces
 EMPTY_LOGIT = -4.0  # logits of an answer with nothing asked for
 
 
+def _check_rgb(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 HxWx3 image, got {image.dtype} {image.shape}")
+    return image
+
+
 class ClassicalSegmenter(Segmenter):
     """Superpixel graph cut driven by clicks, a box and the previous mask. Always available."""
 
@@ -39,10 +46,18 @@ class ClassicalSegmenter(Segmenter):
         self._frame: PreparedFrame | None = None
 
     def set_image(self, image: np.ndarray) -> None:
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 HxWx3 image, got {image.dtype} {image.shape}")
-        self._frame = prepare_frame(image, self.config)
+        self.set_frame(image)
+
+    def set_frame(self, image: np.ndarray, neighbours=()) -> None:
+        """Prepare ``image`` (RGB uint8 H x W x 3); ``neighbours``, frames of the same size near it in time,
+        add motion cues (optical flow towards each)."""
+        image = _check_rgb(image)
+        neighbours = [_check_rgb(v) for v in neighbours]
+        for v in neighbours:
+            if v.shape != image.shape:
+                raise ValueError(f"a neighbouring frame is {v.shape[1]}x{v.shape[0]}, the frame "
+                                 f"{image.shape[1]}x{image.shape[0]}")
+        self._frame = prepare_frame(image, self.config, neighbours)
 
     def predict(self, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
         """Mask for the prepared frame; ``mask_input`` is a previous answer's logits, a mask or a probability
