@@ -109,28 +109,52 @@ def cmd_info(args) -> int:
     return 0
 
 
-def cmd_segment(args) -> int:
+def _read_image(path: Path) -> np.ndarray:
     from PIL import Image
 
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError as e:
+        raise TamError(f"cannot read image {path.name}: {e}") from None
+
+
+def _segment_frame(segmenter, path: Path, frame: int | None) -> np.ndarray:
+    """Prepare ``segmenter`` on SOURCE: an image alone, or frame ``frame`` of a video or a folder of frames
+    with its neighbouring frames; returns the frame."""
+    from tam.datasets import IMAGE_SUFFIXES
+    from tam.segment.video import prepare_video_frame
+    from tam.video import open_source
+
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if frame not in (None, 0):
+            raise PromptError(f"--frame {frame}: {path.name} is a single image (give a video or a folder)")
+        image = _read_image(path)
+        segmenter.set_image(image)
+        return image
+    frame = 0 if frame is None else frame
+    with open_source(path) as src:
+        if not 0 <= frame < len(src):
+            raise PromptError(f"--frame {frame} is outside 0..{len(src) - 1}")
+        return prepare_video_frame(segmenter, src, frame)
+
+
+def cmd_segment(args) -> int:
     from tam import masks as maskio
     from tam.fileio import check_writable_dir
     from tam.segment import SEGMENTERS, Prompt
 
-    path = Path(args.image)
-    if not path.is_file():
-        raise TamError(f"no such image: {path}")
-    try:
-        with Image.open(path) as im:
-            image = np.asarray(im.convert("RGB"))
-    except OSError as e:
-        raise TamError(f"cannot read image {path.name}: {e}") from None
+    path = Path(args.source)
+    if not path.exists():
+        raise TamError(f"no such image, video or folder: {path}")
     out = Path(args.out)
     check_writable_dir(out.parent)
     prompt = Prompt.from_clicks(args.point or [], args.box)
+    segmenter = SEGMENTERS.create(args.backend, **_options(args, "segmenter"))
+    image = _segment_frame(segmenter, path, args.frame)
     h, w = image.shape[:2]
     prompt.validate(w, h)
-    segmenter = SEGMENTERS.create(args.backend, **_options(args, "segmenter"))
-    result = segmenter.segment(image, prompt)
+    result = segmenter.predict(prompt)
     maskio.save_matte(out, result.mask)
     print(f"{out}: {int(result.mask.sum())} pixels, score {result.score:.3f} ({segmenter.name})")
     return 0
@@ -337,9 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("segment", help="mask an object in one image from clicks",
-                       description="Mask one object in IMAGE from clicks and/or a box; writes a 0/255 PNG.")
-    p.add_argument("image")
+    p = sub.add_parser("segment", help="mask an object in one image or video frame from clicks",
+                       description="Mask one object from clicks and/or a box; writes a 0/255 PNG. SOURCE is an "
+                                   "image, a video or a folder of frames; with a video or a folder, frame N "
+                                   "is segmented with the help of its neighbouring frames (their motion).")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--frame", type=int, default=None, metavar="N",
+                   help="with a video or a folder: the frame to segment (default 0)")
     p.add_argument("--point", type=_parse_point, action="append", metavar="X,Y[,L]",
                    help="a click; L=1 positive (default), 0 negative; repeat")
     p.add_argument("--box", type=_parse_box, metavar="X0,Y0,X1,Y1")

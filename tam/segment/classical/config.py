@@ -32,6 +32,8 @@ class ClassicalSegmenterConfig:
     split_softness: float = 0.25  # geo-scales over which a negative click's split fades
     local_edits: bool = True  # later clicks change only the region around them
     monotone: bool = True  # a positive click only adds to the previous mask, a negative one only takes away
+    click_decides: bool = True  # within a later click's region the polish does not undo what the cut decided
+    #                             for the click (a negative click on a same-coloured surface left a pinhole)
     keep_connected: bool = True  # keep only the pieces connected to a positive click or to the previous mask
     w_pair: float = 1.5  # superpixel cut: weight of the smoothness term
     rounds: int = 1  # colour-model re-estimation rounds
@@ -50,8 +52,11 @@ class ClassicalSegmenterConfig:
     motion_edge: float = 3.0  # with neighbouring frames: displacement difference (working-size pixels) between
     #                           adjacent superpixels that counts as a full-strength edge
     motion_relative: float = 0.5  # ... plus this share of how fast the pair moves against the camera
+    geo_motion: float = 40.0  # geodesic cost of crossing a full motion edge, on top of it counting as an edge
     motion_sigma: float = 1.0  # smoothing (pixels) between displacement codes in the motion models
     w_motion: float = 1.0  # weight of the motion log-ratio in the cut's unary score
+    motion_veto: float = 2.0  # the pixel stages may not add superpixels whose motion the object's model rejects
+    #                           by more than this (log-odds; 0: off)
     seed: int = 0  # seeds the palette's k-means and GrabCut's mixtures
     extent_fractions: tuple[float, ...] = EXTENT_FRACTIONS  # candidate growth areas, shares of the frame
 
@@ -72,6 +77,6 @@ class ClassicalSegmenterConfig:
             raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
                      "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "box_grow", "box_iters",
-                     "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative"):
+                     "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")

@@ -61,6 +61,15 @@ def appearance_logratio(f: PreparedFrame, cfg: ClassicalSegmenterConfig, fg_w: n
     return out
 
 
+def moves_apart(f: PreparedFrame, cfg: ClassicalSegmenterConfig, labels: np.ndarray) -> np.ndarray:
+    """(n,) bool: superpixels whose motion the object's motion model (fitted to the cut's answer ``labels``)
+    rejects by more than ``motion_veto`` in log-odds; none for a still image."""
+    if f.motion is None or cfg.motion_veto <= 0 or not labels.any() or labels.all():
+        return np.zeros(f.n, bool)
+    llr = histogram_logratio(f.motion.hist, f.motion.kernel, f.size, labels.astype(np.float64))
+    return (llr < -cfg.motion_veto) & ~labels
+
+
 def pair_weights(f: PreparedFrame, cfg: ClassicalSegmenterConfig) -> np.ndarray:
     """Smoothness weight per adjacent pair: long shared boundaries, similar colours and no edge cost most."""
     beta = 1.0 / (2.0 * np.mean(f.dcol ** 2) + 1e-6)

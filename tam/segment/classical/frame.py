@@ -153,12 +153,13 @@ def prepare_frame(image: np.ndarray, cfg: ClassicalSegmenterConfig, neighbours=(
     mean = np.stack([np.bincount(flat, lab[..., c].ravel(), n) for c in range(3)], 1) / size[:, None]
     palette, pix_palette, hist, kernel = palette_histograms(lab, labels, n, cfg)
     ei, ej, blen, bedge = adjacency(labels, edges, n)
-    motion = None
+    dcol = np.linalg.norm(mean[ei] - mean[ej], axis=1)
+    motion, medge = None, 0.0
     if len(neighbours):
         motion = motion_model(displacement_field(work, neighbours, scale), labels, n, cfg.motion_sigma, cfg.seed)
-        bedge = np.maximum(bedge, motion_edges(motion, ei, ej, cfg.motion_edge, cfg.motion_relative))
-    dcol = np.linalg.norm(mean[ei] - mean[ej], axis=1)
-    geo_cost = dcol + cfg.geo_edge * bedge + GEO_STEP_FLOOR
+        medge = motion_edges(motion, ei, ej, cfg.motion_edge, cfg.motion_relative)
+        bedge = np.maximum(bedge, medge)
+    geo_cost = dcol + cfg.geo_edge * bedge + cfg.geo_motion * medge + GEO_STEP_FLOOR
     border = np.zeros(n, bool)
     border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
     graph = coo_matrix((np.concatenate([geo_cost, geo_cost]),

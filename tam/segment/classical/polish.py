@@ -156,6 +156,14 @@ def keep_to_sign(mask: np.ndarray, prev_px: np.ndarray, label: int) -> np.ndarra
     return (mask | prev_px) if label == 1 else (mask & prev_px)
 
 
+def keep_click_decision(mask: np.ndarray, decided: np.ndarray, region: np.ndarray, label: int) -> np.ndarray:
+    """Within the newest click's ``region``, what the cut ``decided`` for the click stands: a negative click's
+    removals stay removed and a positive click's additions stay added, whatever the polish made of them."""
+    if label == 1:
+        return mask | (region & decided)
+    return mask & ~(region & ~decided)
+
+
 def keep_anchored(mask: np.ndarray, pts, labs, prev_px: np.ndarray | None) -> np.ndarray:
     """The pieces of ``mask`` connected to a positive click or to the previous mask."""
     anchor = np.zeros_like(mask) if prev_px is None else prev_px.copy()

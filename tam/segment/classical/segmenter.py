@@ -21,7 +21,7 @@ from tam.segment.base import Prompt, Segmenter, SegmentResult
 from tam.segment.classical import polish
 from tam.segment.classical.candidates import Clicks, box_region, geodesic_evidence, newest_click_region, read_clicks
 from tam.segment.classical.config import ClassicalSegmenterConfig
-from tam.segment.classical.cut import LOGIT_CAP, solve
+from tam.segment.classical.cut import LOGIT_CAP, moves_apart, solve
 from tam.segment.classical.frame import PreparedFrame, prepare_frame
 from tam.segment.classical.refine import refine_keeping_pieces
 
@@ -75,7 +75,8 @@ class ClassicalSegmenter(Segmenter):
         ev = geodesic_evidence(f, cfg, clicks, box)
         region = newest_click_region(f, cfg, clicks, ev, box, prev)
         cut = solve(f, cfg, clicks, ev, region, box.inside, prev)
-        mask = self._pixel_stages(cut.labels[f.labels], clicks, region.infl, prev_px, box.pixels)
+        veto = moves_apart(f, cfg, cut.labels)[f.labels]
+        mask = self._pixel_stages(cut.labels[f.labels], clicks, region.infl, prev_px, box.pixels, veto)
         logits = cut.logits()[f.labels].astype(np.float32)
         logits = np.where(mask, np.abs(logits), -np.abs(logits)).astype(np.float32)
         if f.scale != 1.0:
@@ -84,24 +85,30 @@ class ClassicalSegmenter(Segmenter):
         conf = float(np.clip(np.mean(np.abs(cut.logits()[cut.labels])) / LOGIT_CAP, 0, 1)) if cut.labels.any() else 0.0
         return SegmentResult(mask=mask, score=conf, logits=logits)
 
-    def _pixel_stages(self, mask, clicks: Clicks, infl, prev_px, box_px) -> np.ndarray:
-        """The superpixel answer ``mask`` (h x w bool) through the pixel stages, in order."""
+    def _pixel_stages(self, mask, clicks: Clicks, infl, prev_px, box_px, veto) -> np.ndarray:
+        """The superpixel answer ``mask`` (h x w bool) through the pixel stages, in order; ``veto`` (h x w
+        bool) is where the stages after the band refinement may not add to the cut's answer."""
         f, cfg = self._frame, self.config
         pts, labs = clicks.pts, clicks.labs
         if cfg.refine and mask.any():
             mask = refine_keeping_pieces(f, cfg, mask)
+        region = None
         if prev_px is not None and cfg.local_edits and len(pts):
             # a click edits the region it belongs to; the rest of the previous mask stays as it was
             region = (infl > 0.5)[f.labels].astype(np.uint8)
             region = cv2.dilate(region, np.ones((2 * cfg.refine_band + 1,) * 2, np.uint8)).astype(bool)
             mask = np.where(region, mask, prev_px)
+        decided = mask
         if cfg.grabcut_iters and np.count_nonzero(mask) >= cfg.grabcut_min_area:
             mask = polish.grabcut_polish(f, cfg, mask, pts, labs, inside_px=box_px)
         if cfg.box_grow > 0 and cfg.box_iters and prev_px is None and box_px is None and mask.any() \
                 and clicks.any_positive:
             mask = polish.box_grabcut(f, cfg, mask, pts, labs)
+        mask = mask & ~(veto & ~decided)
         if cfg.monotone and prev_px is not None and len(pts):
             mask = polish.keep_to_sign(mask, prev_px, int(labs[-1]))
+            if cfg.click_decides and region is not None:
+                mask = polish.keep_click_decision(mask, decided, region, int(labs[-1]))
         if cfg.keep_connected and mask.any() and (clicks.any_positive or prev_px is not None):
             mask = polish.keep_anchored(mask, pts, labs, prev_px)
         if cfg.click_radius > 0 and len(pts):
