@@ -161,7 +161,8 @@ def test_segment_cli_rejects_a_frame_of_an_image(scene, tmp_path, capsys):
 
 
 def test_harmful_clicks_are_counted():
-    objs = [ObjectClicks("a", 1, [0.5, 0.7, 0.65, 0.66], [0.1] * 4), ObjectClicks("b", 1, [0.5, 0.49, 0.6, 0.6], [0.1] * 4)]
+    objs = [ObjectClicks("a", 1, [0.5, 0.7, 0.65, 0.66], [0.1] * 4, [0.1] * 4),
+            ObjectClicks("b", 1, [0.5, 0.49, 0.6, 0.6], [0.1] * 4, [0.1] * 4)]
     res = ClickResults("x", 4, objs, [0.1], [0.1])
     assert objs[0].harmful() == [3] and objs[1].harmful() == []
     assert res.harmful_clicks() == (1, 6, ["a#1:3"])

@@ -32,8 +32,10 @@ class ClassicalSegmenterConfig:
     split_softness: float = 0.25  # geo-scales over which a negative click's split fades
     local_edits: bool = True  # later clicks change only the region around them
     monotone: bool = True  # a positive click only adds to the previous mask, a negative one only takes away
-    click_decides: bool = True  # within a later click's region the polish does not undo what the cut decided
-    #                             for the click (a negative click on a same-coloured surface left a pinhole)
+    click_decides: bool = True  # within a negative click's region, on the clicked surface (``alike_lab``), the
+    #                             polish does not undo the cut's removals (a click on a same-coloured fence
+    #                             left a pinhole)
+    alike_lab: float = 12.0  # superpixels whose mean colour is within this many Lab units count as one surface
     keep_connected: bool = True  # keep only the pieces connected to a positive click or to the previous mask
     w_pair: float = 1.5  # superpixel cut: weight of the smoothness term
     rounds: int = 1  # colour-model re-estimation rounds
@@ -77,6 +79,6 @@ class ClassicalSegmenterConfig:
             raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
                      "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "box_grow", "box_iters",
-                     "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion"):
+                     "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion", "alike_lab"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")

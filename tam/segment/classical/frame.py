@@ -66,6 +66,16 @@ class PreparedFrame:
         return np.unique(self.labels[pts[:, 1], pts[:, 0]])
 
 
+def looks_like(f: PreparedFrame, cfg: ClassicalSegmenterConfig, sp: int) -> np.ndarray:
+    """(n,) bool: superpixels of the same surface as superpixel ``sp``: mean colour within ``alike_lab`` Lab
+    units and, with neighbouring frames, moving within ``motion_edge`` pixels of it."""
+    alike = np.linalg.norm(f.mean - f.mean[sp], axis=1) < cfg.alike_lab
+    if f.motion is not None:
+        k = np.sqrt(max(1, f.motion.mean.shape[1] // 2))
+        alike &= np.linalg.norm(f.motion.mean - f.motion.mean[sp], axis=1) / k < cfg.motion_edge
+    return alike
+
+
 def to_lab(image: np.ndarray) -> np.ndarray:
     """RGB uint8 to float32 CIELab (L in 0..100)."""
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)

@@ -157,10 +157,10 @@ def keep_to_sign(mask: np.ndarray, prev_px: np.ndarray, label: int) -> np.ndarra
 
 
 def keep_click_decision(mask: np.ndarray, decided: np.ndarray, region: np.ndarray, label: int) -> np.ndarray:
-    """Within the newest click's ``region``, what the cut ``decided`` for the click stands: a negative click's
-    removals stay removed and a positive click's additions stay added, whatever the polish made of them."""
+    """Within a negative click's ``region``, what the cut ``decided`` stands: its removals stay removed,
+    whatever the polish made of them (a positive click's answer is left to the polish)."""
     if label == 1:
-        return mask | (region & decided)
+        return mask
     return mask & ~(region & ~decided)
 
 

@@ -22,7 +22,7 @@ from tam.segment.classical import polish
 from tam.segment.classical.candidates import Clicks, box_region, geodesic_evidence, newest_click_region, read_clicks
 from tam.segment.classical.config import ClassicalSegmenterConfig
 from tam.segment.classical.cut import LOGIT_CAP, moves_apart, solve
-from tam.segment.classical.frame import PreparedFrame, prepare_frame
+from tam.segment.classical.frame import PreparedFrame, looks_like, prepare_frame
 from tam.segment.classical.refine import refine_keeping_pieces
 
 EMPTY_LOGIT = -4.0  # logits of an answer with nothing asked for
@@ -107,8 +107,9 @@ class ClassicalSegmenter(Segmenter):
         mask = mask & ~(veto & ~decided)
         if cfg.monotone and prev_px is not None and len(pts):
             mask = polish.keep_to_sign(mask, prev_px, int(labs[-1]))
-            if cfg.click_decides and region is not None:
-                mask = polish.keep_click_decision(mask, decided, region, int(labs[-1]))
+            if cfg.click_decides and region is not None and labs[-1] == 0:
+                alike = looks_like(f, cfg, int(f.labels[pts[-1, 1], pts[-1, 0]]))[f.labels]
+                mask = polish.keep_click_decision(mask, decided, region & alike, int(labs[-1]))
         if cfg.keep_connected and mask.any() and (clicks.any_positive or prev_px is not None):
             mask = polish.keep_anchored(mask, pts, labs, prev_px)
         if cfg.click_radius > 0 and len(pts):
