@@ -380,7 +380,7 @@ def test_quality_on_real_first_frames(real_results):
     swan = next(o for o in res.objects if o.sequence.endswith("blackswan"))
     assert swan.ious[-1] >= 0.9  # measured 0.94
     # the first click's box stage takes in the windows and wheels the click's own region misses:
-    # measured 0.84 after 1 click (0.34 without it); later clicks lower it to 0.66 (see the module docstring)
+    # measured 0.84 after 1 click (0.34 without it); later clicks lower it (see docs/experiments.md)
     car = next(o for o in res.objects if o.sequence.endswith("car-shadow"))
     assert car.ious[0] >= 0.75 and car.ious[-1] >= 0.5
     noc, missed = res.noc(0.85)
