@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Mask one object from clicks and/or a box; writes a 0/255 PNG. SOURCE is an "
                                    "image, a video or a folder of frames; with a video or a folder, frame N "
                                    "is segmented with the help of its neighbouring frames (their motion).")
-    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("source", metavar="SOURCE", help="an image, a video file or a folder of frames")
     p.add_argument("--frame", type=int, default=None, metavar="N",
                    help="with a video or a folder: the frame to segment (default 0)")
     p.add_argument("--point", type=_parse_point, action="append", metavar="X,Y[,L]",
