@@ -57,7 +57,7 @@ class ClassicalSegmenterConfig:
     geo_motion: float = 40.0  # geodesic cost of crossing a full motion edge, on top of it counting as an edge
     motion_sigma: float = 1.0  # smoothing (pixels) between displacement codes in the motion models
     w_motion: float = 1.0  # weight of the motion log-ratio in the cut's unary score
-    motion_veto: float = 2.0  # the pixel stages may not add superpixels whose motion the object's model rejects
+    motion_veto: float = 1.0  # the pixel stages may not add superpixels whose motion the object's model rejects
     #                           by more than this (log-odds; 0: off)
     seed: int = 0  # seeds the palette's k-means and GrabCut's mixtures
     extent_fractions: tuple[float, ...] = EXTENT_FRACTIONS  # candidate growth areas, shares of the frame
