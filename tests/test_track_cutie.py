@@ -15,7 +15,7 @@ import pytest
 from tam.errors import BackendError, MaskError
 from tam.frames import ArrayFrames
 from tam.track.propagation import count_frames, plan_segments, track
-from tests.tiny_sam2 import one_thread  # noqa: F401 (autouse: one torch thread)
+from tests.tiny_sam2 import TEST_DEVICE, one_thread  # noqa: F401 (one_thread: autouse)
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 pytest.importorskip("cutie", reason="rf-cutie is not installed")
@@ -62,7 +62,7 @@ def checkpoint(tmp_path_factory):
 def tracker(checkpoint):
     from tam.track.cutie import CutieTracker
 
-    return CutieTracker(checkpoint=checkpoint, device="cpu", model_overrides=TINY)
+    return CutieTracker(checkpoint=checkpoint, device=TEST_DEVICE, model_overrides=TINY)
 
 
 def test_loaded_weights_are_the_saved_ones_and_a_wrong_checkpoint_is_refused(tracker, checkpoint, tmp_path):
@@ -81,7 +81,7 @@ def test_loaded_weights_are_the_saved_ones_and_a_wrong_checkpoint_is_refused(tra
     partial = {k: v for k, v in saved.items() if not k.startswith("mask_decoder.")}
     torch.save(partial, tmp_path / "partial.pth")
     with pytest.raises(BackendError, match="missing keys mask_decoder"):
-        CutieTracker(checkpoint=tmp_path / "partial.pth", device="cpu", model_overrides=TINY).load()
+        CutieTracker(checkpoint=tmp_path / "partial.pth", device=TEST_DEVICE, model_overrides=TINY).load()
     with pytest.raises(BackendError, match="does not exist"):
         CutieTracker(checkpoint=tmp_path / "none.pth")
 
@@ -131,7 +131,7 @@ def test_an_object_added_mid_clip_is_encoded_on_every_keyframe(tracker):
 def test_memory_keyframes_are_the_nearest_with_start_last(checkpoint):
     from tam.track.cutie import CutieTracker
 
-    t = CutieTracker(checkpoint=checkpoint, device="cpu", model_overrides=TINY, max_keyframes_in_memory=3)
+    t = CutieTracker(checkpoint=checkpoint, device=TEST_DEVICE, model_overrides=TINY, max_keyframes_in_memory=3)
     keys = dict.fromkeys([0, 10, 20, 30, 40])
     assert t.memory_keyframes(keys, 20) == [10, 30, 20]
     assert t.memory_keyframes(keys, 0) == [20, 10, 0]
@@ -142,7 +142,7 @@ def test_working_memory_stays_bounded_on_a_long_clip(checkpoint):
     from tam.track.cutie import CutieTracker
 
     frames, labels = scene(n=30)
-    t = CutieTracker(checkpoint=checkpoint, device="cpu", model_overrides=TINY, mem_every=1, max_mem_frames=3)
+    t = CutieTracker(checkpoint=checkpoint, device=TEST_DEVICE, model_overrides=TINY, mem_every=1, max_mem_frames=3)
     state = t.init_state(frames)
     out = list(t.propagate(state, frames, {0: labels[0]}, 0, 30))
     assert [i for i, _ in out] == list(range(1, 30))
@@ -193,7 +193,7 @@ def test_registry_and_cli_track_with_a_local_checkpoint(tmp_path, monkeypatch):
     save_labels(tmp_path / "m.png", labels[0])
     out = tmp_path / "masks"
     code = main(["track", str(src), "--init-mask", str(tmp_path / "m.png"), "--out", str(out),
-                 "--backend", "cutie", "--checkpoint", str(ckpt), "--device", "cpu"])
+                 "--backend", "cutie", "--checkpoint", str(ckpt), "--device", TEST_DEVICE])
     assert code == 0
     written = sorted(p.name for p in out.glob("*.png"))
     assert written == [f"{i:05d}.png" for i in range(4)]
