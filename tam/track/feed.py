@@ -24,7 +24,7 @@ READ_AHEAD = 4  # frames read ahead of the model: enough to hide a decode, a few
 _POLL_S = 0.1  # how often a blocked reader checks whether it was closed
 
 
-def _frame_array(frames, index: int) -> np.ndarray:
+def frame_array(frames, index: int) -> np.ndarray:
     frame = np.asarray(frames[index])
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"frame {index} is not an RGB uint8 HxWx3 array")
@@ -84,7 +84,7 @@ class FrameFeed:
         import torch
 
         with self._lock:
-            array = _frame_array(self.frames, index)
+            array = frame_array(self.frames, index)
         tensor = torch.from_numpy(array)
         return tensor.pin_memory() if self._pin else tensor
 
@@ -122,19 +122,25 @@ def unit_float(frame):
     return frame.permute(2, 0, 1).float().div_(255.0)
 
 
+def channel_constants(values, device):
+    """Per-channel constants as a 1x3x1x1 float32 tensor on ``device``. Make them once per
+    clip: creating a tensor from Python values on a GPU waits for the GPU's queue."""
+    import torch
+
+    return torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1).to(device)
+
+
 def square_normalised(frame, size: int, mean, std):
     """uint8 HxWx3 tensor to float32 3xSxS: resized like PIL's bicubic (antialiased) and
-    normalised with per-channel ``mean`` and ``std`` (of values in [0, 1])."""
-    import torch
+    normalised with per-channel ``mean`` and ``std`` (1x3x1x1 tensors on the frame's
+    device, of values in [0, 1]: see :func:`channel_constants`)."""
     import torch.nn.functional as F
 
     x = unit_float(frame)[None]
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
         x = x.clamp_(0.0, 1.0)
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return ((x - m) / s)[0]
+    return ((x - mean) / std)[0]
 
 
 class HostLabels:

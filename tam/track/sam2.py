@@ -40,7 +40,7 @@ from tam.frames import FrameSequence
 from tam.registry import packages_present
 from tam.segment.sam2 import Sam2Config, build_sam2_model, normalize_model, resolve_sam2
 from tam.track.base import Tracker
-from tam.track.feed import FrameFeed, HostLabels, _frame_array, square_normalised
+from tam.track.feed import FrameFeed, HostLabels, channel_constants, frame_array, square_normalised
 
 IMG_MEAN = (0.485, 0.456, 0.406)
 IMG_STD = (0.229, 0.224, 0.225)
@@ -74,6 +74,8 @@ class _FrameTensors:
         self.size = size
         self.device = device
         self.feed: FrameFeed | None = None
+        self._mean = channel_constants(IMG_MEAN, device)
+        self._std = channel_constants(IMG_STD, device)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -84,8 +86,8 @@ class _FrameTensors:
         else:
             import torch
 
-            frame = torch.from_numpy(_frame_array(self.frames, index)).to(self.device)
-        return square_normalised(frame, self.size, IMG_MEAN, IMG_STD)
+            frame = torch.from_numpy(frame_array(self.frames, index)).to(self.device)
+        return square_normalised(frame, self.size, self._mean, self._std)
 
 
 class Sam2Tracker(Tracker):
@@ -285,14 +287,17 @@ class Sam2Tracker(Tracker):
 
 def logits_to_labels_on_device(logits, obj_ids):
     """(N, 1, H, W) per-object logits to a uint8 HxW label tensor on their device:
-    the highest logit wins where it is > 0."""
+    the highest logit wins where it is > 0. (Ids are filled in one by one from Python
+    ints: a lookup tensor made from Python values would wait for the GPU.)"""
     import torch
 
     scores = logits[:, 0].float()
     best, which = torch.max(scores, dim=0)
-    lut = torch.tensor([int(i) for i in obj_ids], dtype=torch.uint8, device=scores.device)
-    labels = lut[which]
-    return torch.where(best > 0, labels, torch.zeros_like(labels))
+    labels = torch.zeros(best.shape, dtype=torch.uint8, device=best.device)
+    positive = best > 0
+    for k, obj_id in enumerate(obj_ids):
+        labels.masked_fill_(positive & (which == k), int(obj_id))
+    return labels
 
 
 def logits_to_labels(logits, obj_ids) -> np.ndarray:
