@@ -177,9 +177,11 @@ def sam2_checkpoint(size: str, tmp: Path) -> Path:
     import torch
     from sam2.build_sam import build_sam2_video_predictor
 
+    path = tmp / f"sam2.1_{size}_random.pt"
+    if path.is_file():  # the tracker's section made it already
+        return path
     torch.manual_seed(0)
     model = build_sam2_video_predictor(SAM2_CONFIGS[size], None, device="cpu")
-    path = tmp / f"sam2.1_{size}_random.pt"
     torch.save({"model": model.state_dict()}, path)
     return path
 

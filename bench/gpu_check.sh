@@ -9,13 +9,13 @@
 # 2. prints nvidia-smi;
 # 3. runs the neural tests on CUDA (tiny random-weight models) into $OUT/tests.txt;
 # 4. runs bench/bench_gpu.py (full-size random weights) into $OUT/bench_gpu.txt.
-# Each step has its own time limit; the whole run stays under about 7 minutes.
+# Each step has its own time limit; the whole run stays under about 6.5 minutes.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/tam-gpu-check}
 WHEELS=${WHEELS:-.whl}
-TESTS_LIMIT_S=${TESTS_LIMIT_S:-130}
-BENCH_LIMIT_S=${BENCH_LIMIT_S:-290}
+TESTS_LIMIT_S=${TESTS_LIMIT_S:-110}
+BENCH_LIMIT_S=${BENCH_LIMIT_S:-270}
 mkdir -p "$OUT"
 
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \

@@ -28,6 +28,7 @@ the state that :meth:`CutieTracker.init_state` returns belongs to the caller.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -306,12 +307,14 @@ class CutieTracker(Tracker):
 
     @contextmanager
     def _compute(self):
-        """Inference mode, and bfloat16 autocast on GPUs that support it (float32 elsewhere)."""
+        """Inference mode, and bfloat16 autocast on GPUs that support it (float32 elsewhere);
+        the package's warnings about torch's renamed autocast API are not the user's concern."""
         import torch
 
         from tam.neural import autocast
 
-        with torch.inference_mode(), autocast(self._device):
+        with torch.inference_mode(), autocast(self._device), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*autocast")
             yield
 
 
