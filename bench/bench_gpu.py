@@ -366,7 +366,7 @@ def bench_unet(args, tmp: Path, out) -> None:
                 for t in range(UNET_STEPS):
                     unet(latents, 999 - 40 * t, encoder_hidden_states=text)
     say(f"UNet of SD 2 inpainting's shape ({params:.0f}M parameters), {UNET_STEPS} steps with guidance "
-        f"(batch 2) at 512x512 in fp16: {min(runs):.2f} s a keyframe", out)
+        f"(batch 2) at 512x512 in {str(dtype).removeprefix('torch.')}: {min(runs):.2f} s a keyframe", out)
     del unet
     release()
 

@@ -16,6 +16,7 @@ OUT=${OUT:-/tmp/tam-gpu-check}
 WHEELS=${WHEELS:-.whl}
 TESTS_LIMIT_S=${TESTS_LIMIT_S:-110}
 BENCH_LIMIT_S=${BENCH_LIMIT_S:-270}
+TEST_DEVICE=${TEST_DEVICE:-cuda}  # cpu: a dry run of this script on a machine without a GPU
 mkdir -p "$OUT"
 
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -33,10 +34,12 @@ if [ ! -d ../shared/data/davis2017_432x240/schoolgirls ] && [ -d "$WHEELS/davis2
     mkdir -p ../shared/data && cp -r "$WHEELS/davis2017_432x240" ../shared/data/
 fi
 
-echo "== tests on CUDA (limit ${TESTS_LIMIT_S}s)"
-TAM_TEST_DEVICE=cuda timeout "$TESTS_LIMIT_S" python3 -m pytest -q -rs -p no:cacheprovider -n 4 \
+PARALLEL=""
+python3 -c "import xdist" 2>/dev/null && PARALLEL="-n 4"
+echo "== tests on $TEST_DEVICE (limit ${TESTS_LIMIT_S}s)"
+TAM_TEST_DEVICE=$TEST_DEVICE timeout "$TESTS_LIMIT_S" python3 -m pytest -q -rs -p no:cacheprovider $PARALLEL \
     tests/test_sam2_tracker.py tests/test_track_cutie.py tests/test_sam_backends.py \
-    tests/test_inpaint_diffusion.py > "$OUT/tests.txt" 2>&1
+    tests/test_inpaint_diffusion.py tests/test_frame_feed.py > "$OUT/tests.txt" 2>&1
 echo "tests exit code $?" | tee -a "$OUT/tests.txt"
 tail -15 "$OUT/tests.txt"
 

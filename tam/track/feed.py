@@ -85,8 +85,12 @@ class FrameFeed:
 
         with self._lock:
             array = frame_array(self.frames, index)
-        tensor = torch.from_numpy(array)
-        return tensor.pin_memory() if self._pin else tensor
+        if self._pin:  # one copy, straight into page-locked memory
+            tensor = torch.empty(array.shape, dtype=torch.uint8, pin_memory=True)
+            tensor.numpy()[...] = array
+            return tensor
+        # torch wants writable memory; cached frames are often read-only views
+        return torch.from_numpy(array if array.flags.writeable else array.copy())
 
     def _read_ahead(self) -> None:
         for index in self._order:

@@ -86,7 +86,8 @@ class _FrameTensors:
         else:
             import torch
 
-            frame = torch.from_numpy(frame_array(self.frames, index)).to(self.device)
+            array = frame_array(self.frames, index)
+            frame = torch.from_numpy(array if array.flags.writeable else array.copy()).to(self.device)
         return square_normalised(frame, self.size, self._mean, self._std)
 
 
