@@ -231,7 +231,7 @@ def cmd_remove(args) -> int:
     with _studio(args.source, args, inpainter=args.backend or "flow",
                  inpainter_options=_options(args, "inpainter")) as studio:
         write_source_masks(studio, args.masks)
-        _progress(studio.render(out), "remove", args.quiet)
+        _progress(studio.render(out, codec=args.codec), "remove", args.quiet)
     print(f"{out}: {studio.project.num_frames} frames")
     return 0
 
@@ -251,7 +251,7 @@ def cmd_run(args) -> int:
         _progress(studio.track(refine=args.refine), "track", args.quiet)
         if args.masks_out:
             _progress(studio.export_masks(args.masks_out), "write masks", args.quiet)
-        _progress(studio.render(out), "remove", args.quiet)
+        _progress(studio.render(out, codec=args.codec), "remove", args.quiet)
     print(f"{out}: {studio.project.num_frames} frames, objects removed")
     return 0
 
@@ -327,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "track on from the refined mask; meant for a neural segmenter: with the classical one it "
                             "lowered accuracy on the benchmark")
 
+    def codec_opt(p):
+        from tam.codecs import CODECS
+
+        p.add_argument("--codec", choices=list(CODECS), metavar="CODEC",
+                       help="output codec: " + "; ".join(f"{c.name}: {c.summary}" for c in CODECS.values())
+                            + ". Default from OUT: .mp4 h264, .mov prores, .mkv ffv1, a folder 8-bit PNGs. "
+                            "Colour tags, start timecode, exact frame rate and timestamps and every audio "
+                            "stream are kept")
+
     def hole_opts(p):
         p.add_argument("--dilate", type=int, default=8, metavar="PX",
                        help="grow the masks by PX source pixels to take in edges and shadows (default 8)")
@@ -378,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="OUT")
     p.add_argument("--backend", default="flow", help=_backend_help(INPAINTERS))
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    codec_opt(p)
     hole_opts(p)
     diffusion_opts(p)
     common(p)
@@ -390,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--click", type=_parse_click, action="append", metavar="X,Y[,L][@FRAME]",
                    help="a click in source pixels on FRAME (default 0); repeat")
     p.add_argument("--clicks", metavar="CLICKS.json", help="more clicks, as for track")
-    p.add_argument("--out", required=True, metavar="OUT.mp4")
+    p.add_argument("--out", required=True, metavar="OUT.mp4|.mov|.mkv|DIR")
     p.add_argument("--masks-out", metavar="DIR", help="also write the tracked masks here")
     p.add_argument("--segmenter", default="classical", help=_backend_help(SEGMENTERS))
     p.add_argument("--tracker", default="classical", help=_backend_help(TRACKERS))
@@ -399,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker-checkpoint", metavar="PATH", help="checkpoint for a neural tracker")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     refine_opt(p)
+    codec_opt(p)
     hole_opts(p)
     diffusion_opts(p)
     common(p)

@@ -18,15 +18,18 @@ import cv2
 import numpy as np
 
 from inpaint.base import INPAINTERS, Inpainter
-from inpaint.render import HoleConfig, HoleMasks, render_frames, write_output
+from inpaint.render import HoleConfig, HoleMasks, render_frames, render_native, write_clip, write_output
+from tam import codecs
 from tam import masks as maskio
 from tam.errors import MaskError, PromptError
 from tam.fileio import atomic_dir
+from tam.mediameta import SourceMeta, folder_meta, read_meta
 from tam.project import Project
 from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
 from tam.track.base import TRACKERS, Tracker
 from tam.track.propagation import count_frames, track
 from tam.track.refine import Refiner
+from tam.video import open_source
 
 
 @dataclass(frozen=True)
@@ -192,17 +195,40 @@ class Studio:
         return p.source()[frame], out
 
     def render(self, out: str | os.PathLike, ids: Sequence[int] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, int]]:
-        """Remove the objects from every frame and write ``out`` (.mp4 or a PNG folder)."""
+               should_stop: Callable[[], bool] | None = None, codec: str | None = None
+               ) -> Iterator[tuple[int, int]]:
+        """Remove the objects from every frame and write ``out``.
+
+        ``codec`` is one of :data:`tam.codecs.CODECS` (default: from ``out``'s suffix,
+        .mp4 H.264, .mov ProRes, .mkv FFV1); a folder without ``codec`` gets 8-bit PNGs.
+        """
         p = self.project
         if not p.tracked_frames():
             raise MaskError("no masks yet: segment and track an object first")
+        spec = codecs.resolve(out, codec)
+        if spec is not None:
+            yield from self._render_codec(out, ids, should_stop, spec)
+            return
         probe = p.probe
         frames = render_frames(p.source(), p.frames, self.holes(ids), self.backends.inpainter(),
                                self.config.holes.feather)
         audio = p.source_path if probe.kind == "file" and probe.has_audio else None
         yield from write_output(frames, out, p.num_frames, probe.width, probe.height, probe.fps,
                                 probe.timestamps if probe.variable_frame_rate else None, audio, should_stop)
+
+    def _render_codec(self, out, ids, should_stop, spec) -> Iterator[tuple[int, int]]:
+        p = self.project
+        with open_source(p.source_path) as source:  # its own decoder, read in order
+            frames = render_native(source, p.frames, self.holes(ids), self.backends.inpainter(),
+                                   self.config.holes.feather, sixteen_bit_rgb=spec.is_sequence)
+            yield from write_clip(frames, out, spec, self.source_meta(), p.num_frames, should_stop)
+
+    def source_meta(self) -> SourceMeta:
+        """The facts an export keeps from the source (rate, clock, colour, timecode, audio)."""
+        probe = self.project.probe
+        if probe.kind == "folder":
+            return folder_meta(probe.fps)
+        return read_meta(self.project.source_path)
 
     # -- mask exports -------------------------------------------------------------
     def export_masks(self, out_dir: str | os.PathLike) -> Iterator[tuple[int, int]]:
