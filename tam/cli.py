@@ -97,16 +97,38 @@ def _options(args, kind: str) -> dict:
 # -- commands -------------------------------------------------------------------
 
 def cmd_info(args) -> int:
-    from tam.video import probe
+    from tam.mediameta import folder_meta, read_meta
+    from tam.shots import describe, detect_cuts
+    from tam.video import open_source, proxy_size
 
-    p = probe(args.source)
+    with open_source(args.source) as src:
+        p = src.probe
+        cuts = [] if args.no_shots else detect_cuts(_detect_frames(src, proxy_size), p.fps)
+    meta = folder_meta(p.fps) if p.kind == "folder" else read_meta(args.source)
     if args.json:
         d = p.to_dict()
         d.pop("timestamps")
+        t = meta.tags
+        d.update(rate=f"{meta.rate.numerator}/{meta.rate.denominator}", timecode=meta.timecode,
+                 color_primaries=t.primaries, color_trc=t.transfer, colorspace=t.matrix, color_range=t.range,
+                 audio_streams=[a.codec for a in meta.audio])
+        if not args.no_shots:
+            d["cuts"] = cuts
         print(json.dumps(d, indent=1))
     else:
-        print(f"{p.path}\n  {p.summary()}")
+        print(f"{p.path}\n  {p.summary()}\n  {meta.summary()}")
+        if not args.no_shots:
+            print(f"  {len(cuts) + 1} shot(s)" + "".join(f"\n    {line}" for line in describe(p.num_frames, cuts, p.fps)))
     return 0
+
+
+def _detect_frames(src, proxy_size):
+    """The source's frames at working size, in order, for the cut detector."""
+    import cv2
+
+    w, h = proxy_size(*src.size)
+    for rgb in src:
+        yield rgb if rgb.shape[1::-1] == (w, h) else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def cmd_segment(args) -> int:
@@ -344,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a video or image folder")
     p.add_argument("source")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--no-shots", action="store_true", help="skip the shot-cut detection (it reads every frame)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("segment", help="mask an object in one image from clicks",

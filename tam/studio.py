@@ -27,7 +27,7 @@ from tam.mediameta import SourceMeta, folder_meta, read_meta
 from tam.project import Project
 from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
 from tam.track.base import TRACKERS, Tracker
-from tam.track.propagation import count_frames, track
+from tam.track.propagation import count_frames, stopped_at_cuts, track
 from tam.track.refine import Refiner
 from tam.video import open_source
 
@@ -158,7 +158,8 @@ class Studio:
         p = self.project
         keyframes = p.keyframes()
         changed = [from_frame] if from_frame is not None and from_frame in keyframes else None
-        total = count_frames(p.num_frames, keyframes, changed, direction)
+        cuts = p.cuts()
+        total = count_frames(p.num_frames, keyframes, changed, direction, cuts)
         tracker = self.backends.tracker()
         if self._track_state is None:
             self._track_state = tracker.init_state(p.frames)
@@ -167,10 +168,19 @@ class Studio:
             refiner = Refiner(self.backends.segmenter(), guard=lambda: self._segmenter_guard(segmenter_lock))
         done = 0
         for index, labels in track(tracker, self._track_state, p.frames, keyframes, changed, direction,
-                                   should_stop, refiner):
+                                   should_stop, refiner, cuts):
             p.save_mask(index, labels)
             done += 1
             yield done, total
+
+    def cut_stops(self, direction: str = "both", from_frame: int | None = None) -> list[int]:
+        """The shot cuts where :meth:`track` with these arguments stops (it never crosses a cut)."""
+        p = self.project
+        keys = p.keyframe_indices()
+        if not keys:
+            return []
+        changed = [from_frame] if from_frame is not None and from_frame in keys else None
+        return stopped_at_cuts(p.num_frames, keys, changed, direction, p.cuts())
 
     @contextmanager
     def _segmenter_guard(self, lock: AbstractContextManager | None):
