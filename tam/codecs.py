@@ -16,6 +16,7 @@ MOV_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s1
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 PRORES_HQ, PRORES_4444 = "3", "4"  # prores_ks profiles
 FFV1_FALLBACK = {8: "yuv444p", 10: "yuv444p10le", 12: "yuv444p12le", 16: "yuv444p16le"}
+FFV1_PACKED = {"gbrp": "bgr0"}  # FFV1 takes 8-bit RGB packed only: the same samples, losslessly
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,16 @@ class Codec:
             depth = "10le" if bits > 8 else ""
             return ("yuv420p" if even else "yuv444p") + depth
         if self.name == "prores":
+            if width % 2:
+                raise OutputError(f"ProRes 422 needs an even width, the clip is {width} wide: use prores4444")
             return "yuv422p10le"
         if self.name == "prores4444":
             return "yuva444p10le" if alpha else "yuv444p10le"
         if self.name == "ffv1":
             if source_fmt in _ffv1_formats():
                 return source_fmt
+            if source_fmt in FFV1_PACKED:
+                return FFV1_PACKED[source_fmt]
             return FFV1_FALLBACK[8 if bits <= 8 else 10 if bits <= 10 else 12 if bits <= 12 else 16]
         if self.name == "png":
             return "rgb48le"

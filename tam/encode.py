@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -21,7 +22,7 @@ from tam.codecs import CONTAINERS, MOV_AUDIO, MP4_AUDIO, Codec
 from tam.errors import OutputError
 from tam.fileio import atomic_dir, check_writable_dir, sweep_stale
 from tam.mediameta import SourceMeta
-from tam.pixels import NativeFrame, convert, yuv_tags
+from tam.pixels import JPEG_RANGE, RGB_MATRIX, ColourTags, NativeFrame, to_av_format, yuv_tags
 
 AUDIO_RULES = {"mp4": (MP4_AUDIO, "aac"), "mov": (MOV_AUDIO, "pcm_s24le"), "matroska": (None, "flac")}
 AUDIO_LEAD_S = 0.5  # audio is muxed this far ahead of the video written so far
@@ -50,8 +51,7 @@ class ClipWriter:
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{id(self):x}.part{self.path.suffix}")
         self.codec, self.meta = codec, meta
         self.pix_fmt = codec.pixel_format(source_fmt, bits, width, height, alpha)
-        self.tags = meta.tags if not source_fmt.startswith("gbrp") or self.pix_fmt.startswith("gbrp") \
-            else yuv_tags(meta.tags)
+        self.tags = _output_tags(meta.tags, source_fmt, self.pix_fmt)
         options = {"movflags": "+faststart+write_colr"} if fmt in ("mp4", "mov") else {}
         self._container = av.open(str(self._tmp), mode="w", format=fmt, options=options)
         self._count = 0
@@ -86,8 +86,7 @@ class ClipWriter:
         if (frame.width, frame.height) != (self._stream.width, self._stream.height):
             raise OutputError(f"frame is {frame.width}x{frame.height}, the video "
                               f"{self._stream.width}x{self._stream.height}")
-        out = convert(frame, self.pix_fmt, self.tags).to_av()
-        self.tags.apply(out)
+        out = to_av_format(frame, self.pix_fmt, self.tags)
         out.pts = int(round(frame.pts * frame.time_base / self.meta.time_base))
         out.time_base = self.meta.time_base
         for packet in self._stream.encode(out):
@@ -202,6 +201,17 @@ class PngSequenceWriter:
             self.close()
         else:
             self.abort()
+
+
+def _output_tags(tags: ColourTags, source_fmt: str, pix_fmt: str) -> ColourTags:
+    """The source's tags, but an RGB output is tagged RGB and a YUV one made from RGB gets a YUV matrix."""
+    import av
+
+    if av.VideoFormat(pix_fmt).is_rgb:
+        return replace(tags, matrix=RGB_MATRIX, range=JPEG_RANGE)
+    if av.VideoFormat(source_fmt).is_rgb:
+        return yuv_tags(tags)
+    return tags
 
 
 def _encoder(codec: Codec) -> str:

@@ -36,6 +36,7 @@ PLANAR = {f"{base}{depth}" for base in ("yuv420p", "yuv422p", "yuv444p", "yuv440
 # The YUV matrix for RGB sources (image folders) that carry no tag: HD's.
 DEFAULT_MATRIX = 1  # AVCOL_SPC_BT709
 MPEG_RANGE, JPEG_RANGE = 1, 2
+RGB_MATRIX = 0  # AVCOL_SPC_RGB
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,17 @@ def convert(frame: NativeFrame, pix_fmt: str, tags: ColourTags | None = None) ->
     native = from_av(converted, tags=out_tags)
     native.pts, native.time_base = frame.pts, frame.time_base
     return native
+
+
+def to_av_format(frame: NativeFrame, pix_fmt: str, tags: ColourTags | None = None):
+    """``frame`` as an ``av.VideoFrame`` in ``pix_fmt`` (packed formats too), carrying ``tags``."""
+    out_tags = tags or frame.tags
+    av_frame = frame.to_av()
+    if pix_fmt != frame.pix_fmt:
+        av_frame = _reformat(av_frame, pix_fmt, frame.tags, out_tags)
+    out_tags.apply(av_frame)
+    av_frame.pts, av_frame.time_base = frame.pts, frame.time_base
+    return av_frame
 
 
 def yuv_tags(tags: ColourTags) -> ColourTags:

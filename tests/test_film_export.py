@@ -150,6 +150,47 @@ def test_png_sequence_is_16_bit_and_bit_exact_outside_the_hole(tmp_path, pix_fmt
     assert (out / "audio.mka").exists()
 
 
+def test_ffv1_keeps_an_image_folder_rgb_bit_exact(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(N):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
+    out = run_remove(folder, tmp_path, tmp_path / "out.mkv", "ffv1")
+    got, facts = decoded(out)
+    assert facts["pix_fmt"] == "bgr0" and len(got) == N
+    keep = far_from_hole((H, W))
+    for i, g in enumerate(got):
+        src = cv2.cvtColor(cv2.imread(str(folder / f"{i:05d}.png")), cv2.COLOR_BGR2RGB)
+        rgb = g.to_ndarray(format="rgb24")
+        assert np.array_equal(rgb[keep], src[keep]) and not np.array_equal(rgb[HOLE], src[HOLE])
+
+
+def test_prores_422_refuses_an_odd_width(tmp_path, capsys):
+    import av
+
+    src = tmp_path / "odd.mp4"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = W + 1, H, "yuv444p"
+        for i in range(N):
+            f = av.VideoFrame.from_ndarray(np.full((H, W + 1, 3), 90, np.uint8), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    m = np.zeros((H, W + 1), np.uint8)
+    m[HOLE] = 255
+    for i in range(N):
+        cv2.imwrite(str(masks / f"{i:05d}.png"), m)
+    rc = main(["remove", str(src), "--masks", str(masks), "--out", str(tmp_path / "o.mov"), "--codec", "prores", "-q"])
+    assert rc == 1 and "use prores4444" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*o.mov*"))  # no half-written file left behind
+
+
 def test_run_prores_keeps_tags_timecode_rate_timestamps_and_audio(tmp_path):
     """The issue's acceptance: a BT.709 clip with a start timecode through ``run --codec prores``."""
     src = make_source(tmp_path / "src.mov", "yuv420p10le")
