@@ -552,6 +552,14 @@ def export_panel(studio: Studio, ids: list[int], busy: bool) -> None:
     cols[2].download_button("Download matte video", data=lambda: matte_video(studio, ids),
                             file_name=f"{p.name}-matte.mp4", mime="video/mp4", key="download_matte",
                             disabled=busy or not has_masks, on_click="ignore", width="stretch")
+    more = st.columns(2)
+    more[0].download_button("Download 16-bit mattes (zip)", data=lambda: mattes_zip(studio),
+                            file_name=f"{p.name}-mattes16.zip", mime="application/zip", key="download_mattes16",
+                            disabled=busy or not has_masks, on_click="ignore", width="stretch")
+    more[1].download_button("Download ProRes 4444 matte with alpha",
+                            data=lambda: matte_video(studio, ids, ".mov"), file_name=f"{p.name}-matte.mov",
+                            mime="video/quicktime", key="download_matte_prores",
+                            disabled=busy or not has_masks, on_click="ignore", width="stretch")
 
 
 def render_path(project: Project, codec: str) -> Path:
@@ -586,10 +594,25 @@ def masks_zip(studio: Studio) -> bytes:
         return buf.getvalue()
 
 
-def matte_video(studio: Studio, ids: list[int] | None) -> bytes:
+def mattes_zip(studio: Studio) -> bytes:
+    """Per-object 16-bit PNG mattes at the source's size, zipped."""
+    studio = Studio(Project.open(studio.project.path), studio.config, studio.backends)  # runs off-page
+    with tempfile.TemporaryDirectory(prefix="tam-mattes-") as tmp:
+        folder = Path(tmp) / "mattes"
+        for _ in studio.export_mattes(folder, depth=16):
+            pass
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+            for f in sorted(folder.rglob("*.png")):
+                z.write(f, f"mattes/{f.relative_to(folder)}")
+        return buf.getvalue()
+
+
+def matte_video(studio: Studio, ids: list[int] | None, suffix: str = ".mp4") -> bytes:
+    """The removal matte: white-on-black H.264 (.mp4) or ProRes 4444 with alpha (.mov)."""
     studio = Studio(Project.open(studio.project.path), studio.config, studio.backends)  # runs off-page
     with tempfile.TemporaryDirectory(prefix="tam-matte-") as tmp:
-        path = Path(tmp) / "matte.mp4"
+        path = Path(tmp) / f"matte{suffix}"
         for _ in studio.export_matte_video(path, ids):
             pass
         return path.read_bytes()

@@ -185,13 +185,9 @@ class PngSequenceWriter:
             audio.finish(end)
 
     def abort(self) -> None:
-        try:
-            raise OutputError("aborted")
-        except OutputError as e:
-            try:
-                self._dir_cm.__exit__(type(e), e, e.__traceback__)
-            except OutputError:
-                pass
+        """Remove the unfinished folder (the target, if any, stays as it was)."""
+        error = OutputError("PNG sequence aborted")
+        self._dir_cm.__exit__(OutputError, error, None)
 
     def __enter__(self) -> "PngSequenceWriter":
         return self
