@@ -295,7 +295,7 @@ def timeline_image(project: Project, frame: int, width: int = 800, height: int =
     img = cv2.resize(strip, (width, height), interpolation=cv2.INTER_NEAREST)
     for cut in project.cuts() if project.cuts_known else []:
         cx = int(cut * width / n)
-        img[:, max(0, cx - 1):cx + 1] = (230, 40, 40)
+        img[:, max(0, cx - 2):cx + 2] = (230, 40, 40)
     x = int((frame + 0.5) * width / n)
     img[:, max(0, x - 1):x + 2] = 255
     return img
