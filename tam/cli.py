@@ -185,6 +185,14 @@ def _check_out_dir(out: Path) -> None:
     check_writable_dir(out.parent)
 
 
+def _check_media_out(out: Path, codec: str | None) -> None:
+    """The output's folder is writable and ``codec`` writes ``out`` (checked before any long work)."""
+    from tam.codecs import resolve
+
+    _check_out_dir(out)
+    resolve(out, codec)
+
+
 def _read_clicks_file(path: str) -> list[dict]:
     """A JSON list of {"frame", "object", "x", "y", "label"} (frame 0, object 1, label 1 by default)."""
     try:
@@ -249,7 +257,7 @@ def cmd_remove(args) -> int:
     from tam.studio import write_source_masks
 
     out = Path(args.out)
-    _check_out_dir(out)
+    _check_media_out(out, args.codec)
     with _studio(args.source, args, inpainter=args.backend or "flow",
                  inpainter_options=_options(args, "inpainter")) as studio:
         write_source_masks(studio, args.masks)
@@ -260,7 +268,9 @@ def cmd_remove(args) -> int:
 
 def cmd_run(args) -> int:
     out = Path(args.out)
-    _check_out_dir(out)
+    _check_media_out(out, args.codec)
+    if args.matte_video and Path(args.matte_video).suffix.lower() not in (".mov", ".mp4"):
+        raise TamError(f"--matte-video {Path(args.matte_video).name}: use a .mov or .mp4 name")
     clicks = [{"frame": f, "object": 1, "x": x, "y": y, "label": lab} for x, y, lab, f in args.click or []]
     if args.clicks:
         clicks += _read_clicks_file(args.clicks)
@@ -273,6 +283,10 @@ def cmd_run(args) -> int:
         _progress(studio.track(refine=args.refine), "track", args.quiet)
         if args.masks_out:
             _progress(studio.export_masks(args.masks_out), "write masks", args.quiet)
+        if args.mattes_out:
+            _progress(studio.export_mattes(args.mattes_out, depth=16), "write mattes", args.quiet)
+        if args.matte_video:
+            _progress(studio.export_matte_video(args.matte_video), "write matte video", args.quiet)
         _progress(studio.render(out, codec=args.codec), "remove", args.quiet)
     print(f"{out}: {studio.project.num_frames} frames, objects removed")
     return 0
@@ -425,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clicks", metavar="CLICKS.json", help="more clicks, as for track")
     p.add_argument("--out", required=True, metavar="OUT.mp4|.mov|.mkv|DIR")
     p.add_argument("--masks-out", metavar="DIR", help="also write the tracked masks here")
+    p.add_argument("--mattes-out", metavar="DIR", help="also write per-object 16-bit PNG mattes here "
+                   "(object_<id>/00000.png...)")
+    p.add_argument("--matte-video", metavar="MATTE.mov|.mp4", help="also write the removal matte as a video: "
+                   ".mov is ProRes 4444 with alpha, .mp4 white-on-black H.264")
     p.add_argument("--segmenter", default="classical", help=_backend_help(SEGMENTERS))
     p.add_argument("--tracker", default="classical", help=_backend_help(TRACKERS))
     p.add_argument("--inpainter", default="flow", help=_backend_help(INPAINTERS))

@@ -252,6 +252,29 @@ def test_codec_and_suffix_mismatch_is_a_one_line_error(tmp_path, capsys):
     assert resolve(tmp_path / "dir", None) is None
 
 
+def test_run_writes_16_bit_mattes_and_a_prores_matte_beside_the_render(tmp_path):
+    src = make_source(tmp_path / "src.mov", "yuv420p", audio=())
+    mattes, matte = tmp_path / "mattes", tmp_path / "matte.mov"
+    assert main(["run", str(src), "--click", "30,22", "--out", str(tmp_path / "o.mp4"), "--mattes-out", str(mattes),
+                 "--matte-video", str(matte), "-q"]) == 0
+    files = sorted((mattes / "object_1").glob("*.png"))
+    assert len(files) == N and cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    frames, facts = decoded(matte)
+    assert facts["codec"] == "prores" and facts["pix_fmt"].startswith("yuva444p") and len(frames) == N
+
+
+def test_a_codec_mismatch_fails_before_tracking(tmp_path, capsys, monkeypatch):
+    from tam.studio import Studio
+
+    def never(*a, **k):
+        raise AssertionError("tracked before the output was checked")
+
+    monkeypatch.setattr(Studio, "track", never)
+    src = make_source(tmp_path / "src.mp4", audio=())
+    rc = main(["run", str(src), "--click", "30,22", "--out", str(tmp_path / "o.mkv"), "--codec", "prores", "-q"])
+    assert rc == 1 and "codec prores writes .mov" in capsys.readouterr().err
+
+
 def test_mattes_16_bit_pngs_and_prores_4444_with_alpha(tmp_path):
     import av
 
