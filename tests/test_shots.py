@@ -99,6 +99,19 @@ def test_no_cut_in_davis_sequences_with_fast_motion_and_pans(seq):
 
 
 @needs_data
+@pytest.mark.parametrize("first,second", [("blackswan", "bmx-trees"), ("drift-turn", "elephant"),
+                                          ("libby", "mallard-fly"), ("surf", "tennis"), ("motorbike", "paragliding")])
+def test_cut_found_where_two_davis_sequences_are_joined_mid_action(first, second):
+    """Each sequence from its middle (30 frames at most): the cut lands among fast motion."""
+    def half(seq):
+        n = len(list((DAVIS / seq / "frames").glob("*.jpg")))
+        return list(_davis(seq, n // 2, 30))
+
+    a = half(first)
+    assert detect_cuts(a + half(second), 25) == [len(a)]
+
+
+@needs_data
 def test_two_davis_sequences_joined_first_shot_annotated_no_mask_after_the_cut(tmp_path):
     """blackswan then boat: the swan's mask stays in its shot; nothing is painted over the boat."""
     import os
