@@ -247,10 +247,18 @@ def cmd_track(args) -> int:
             studio.add_mask(args.init_frame, labels)
         else:
             _apply_clicks(studio, _read_clicks_file(args.clicks))
+        _progress(p.find_cuts(), "find shot cuts", args.quiet)
         _progress(studio.track(direction=args.direction, refine=args.refine), "track", args.quiet)
+        _say_cut_stops(studio.cut_stops(args.direction))
         _progress(studio.export_masks(out), "write masks", args.quiet)
     print(f"{out}: {p.num_frames} masks")
     return 0
+
+
+def _say_cut_stops(stops: list[int]) -> None:
+    if stops:
+        print(f"tracking stopped at the shot cut before frame {', '.join(map(str, stops))}: a mask is never "
+              "carried into another shot; add clicks there if the object is in that shot too", file=sys.stderr)
 
 
 def cmd_remove(args) -> int:
@@ -280,7 +288,9 @@ def cmd_run(args) -> int:
                  segmenter_options=_options(args, "segmenter"), tracker_options=_options(args, "tracker"),
                  inpainter_options=_options(args, "inpainter")) as studio:
         _apply_clicks(studio, clicks)
+        _progress(studio.project.find_cuts(), "find shot cuts", args.quiet)
         _progress(studio.track(refine=args.refine), "track", args.quiet)
+        _say_cut_stops(studio.cut_stops())
         if args.masks_out:
             _progress(studio.export_masks(args.masks_out), "write masks", args.quiet)
         if args.mattes_out:

@@ -74,6 +74,18 @@ def test_project_caches_cuts_and_tracking_stops_there(tmp_path):
     project.close()
 
 
+def test_run_says_where_tracking_stopped(tmp_path, capsys):
+    from tam.cli import main
+
+    masks = tmp_path / "masks"
+    assert main(["run", str(_two_shots(tmp_path / "two.mp4")), "--click", "48,32", "--out",
+                 str(tmp_path / "o.mp4"), "--masks-out", str(masks), "-q"]) == 0
+    assert "tracking stopped at the shot cut before frame 12" in capsys.readouterr().err
+    from tam import masks as maskio
+
+    assert not any(maskio.load_labels(masks / f"{i:05d}.png").any() for i in range(12, 24))
+
+
 def test_info_lists_the_shots(tmp_path, capsys):
     from tam.cli import main
 
