@@ -16,7 +16,7 @@ RATE = Fraction(24000, 1001)
 TIMECODE = "01:02:03:04"
 BT709, LIMITED = 1, 1
 HOLE = (slice(16, 32), slice(20, 44))  # rows, cols of the object in the masks
-FAR = 8 + 4 + 2  # dilation + feather + margin, source pixels: beyond this the output is the source's
+FAR = 8 + 4 + 1  # dilation + feather + one pixel for a 2x2 chroma block: beyond this, the source's samples
 
 
 def make_source(path, pix_fmt="yuv420p", codec="libx264", audio=("aac", "pcm_s16le"), timecode=TIMECODE):
