@@ -93,7 +93,8 @@ def main() -> None:
         out = Path(tmp)
         print(f"baseline RGB composite + H.264 (VideoWriter): {1000 * bench_baseline(args.frames, out):.0f} ms a frame")
         for name, suffix in CODECS:
-            print(f"{name}: native composite + ClipWriter: {1000 * bench_codec(name, suffix, args.frames, out):.0f} ms a frame")
+            ms = 1000 * bench_codec(name, suffix, args.frames, out)
+            print(f"{name}: native composite + ClipWriter: {ms:.0f} ms a frame")
     bench_cuts()
 
 

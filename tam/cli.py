@@ -118,7 +118,8 @@ def cmd_info(args) -> int:
     else:
         print(f"{p.path}\n  {p.summary()}\n  {meta.summary()}")
         if not args.no_shots:
-            print(f"  {len(cuts) + 1} shot(s)" + "".join(f"\n    {line}" for line in describe(p.num_frames, cuts, p.fps)))
+            lines = describe(p.num_frames, cuts, p.fps)
+            print(f"  {len(cuts) + 1} shot(s)" + "".join(f"\n    {line}" for line in lines))
     return 0
 
 

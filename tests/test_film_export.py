@@ -81,13 +81,15 @@ def write_masks(folder, n=N):
     return folder
 
 
-def far_from_hole(shape, margin=FAR, block=1) -> np.ndarray:
-    """True where a pixel (of a plane ``block`` times smaller) lies beyond ``margin`` of the hole."""
+def far_from_hole(shape, margin=FAR) -> np.ndarray:
+    """True where a sample of a plane of ``shape`` covers only pixels beyond ``margin`` of the hole."""
     h, w = shape
-    near = np.zeros((H, W), bool)
-    near[max(HOLE[0].start - margin, 0): HOLE[0].stop + margin, max(HOLE[1].start - margin, 0): HOLE[1].stop + margin] = True
-    return ~cv2.resize(near.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool) if (h, w) != (H, W) \
-        else ~near
+    near = np.zeros((H, W), np.float32)
+    rows, cols = HOLE
+    near[max(rows.start - margin, 0): rows.stop + margin, max(cols.start - margin, 0): cols.stop + margin] = 1
+    if (h, w) != (H, W):
+        near = cv2.resize(near, (w, h), interpolation=cv2.INTER_AREA)  # a subsampled plane's blocks
+    return near == 0
 
 
 def decoded(path):
@@ -141,7 +143,10 @@ def test_png_sequence_is_16_bit_and_bit_exact_outside_the_hole(tmp_path, pix_fmt
     for f, s in zip(files, want):
         png = cv2.cvtColor(cv2.imread(str(f), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
         assert png.dtype == np.uint16
-        ref = s.to_ndarray(format="rgb48le") if "10" in pix_fmt else s.to_ndarray(format="rgb24").astype(np.uint16) * 257
+        if "10" in pix_fmt:
+            ref = s.to_ndarray(format="rgb48le")
+        else:
+            ref = s.to_ndarray(format="rgb24").astype(np.uint16) * 257
         assert np.array_equal(png[keep], ref[keep])
         assert not np.array_equal(png[HOLE], ref[HOLE])
     meta = json.loads((out / "metadata.json").read_text())
