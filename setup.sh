@@ -13,4 +13,8 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
 fi
 
 python3 -m pip install -q -r requirements.txt
+# scenedetect pulls in opencv-python, whose cv2 may shadow the contrib build's (ximgproc):
+# put the contrib files back when that happened.
+python3 -c "import cv2; cv2.ximgproc" 2>/dev/null || \
+  python3 -m pip install -q --force-reinstall --no-deps "opencv-contrib-python-headless>=4.10"
 python3 -c "import cv2, av, maxflow, skimage; print('set-up complete')"

@@ -7,6 +7,7 @@ Layout of a project folder::
     keyframes/NNNNN.png user-fixed label maps (what tracking starts from), proxy size
     masks/NNNNN.png     label maps for every tracked frame, proxy size, DAVIS palette
     proxy/NNNNN.jpg     the working-resolution frame cache
+    (project.json's "shots": the shot cuts found when the clip was opened)
     renders/            previews and exports
 
 Every write is atomic, so killing the process at any moment loses at most the
@@ -20,6 +21,7 @@ import os
 import shutil
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import cv2
 import numpy as np
 
 from tam import masks as maskio
+from tam import shots as shotcuts
 from tam.errors import MaskError, PromptError, TamError
 from tam.fileio import atomic_path, read_json, write_json
 from tam.video import DEFAULT_PROXY_LONGEST, Probe, VideoSource, open_source, proxy_size
@@ -229,6 +232,32 @@ class Project:
             self._source.close()
             self._source = None
 
+    # -- shots ---------------------------------------------------------------
+    @property
+    def cuts_known(self) -> bool:
+        return self._meta.get("shots", {}).get("detector") == shotcuts.DETECTOR
+
+    def find_cuts(self) -> Iterator[tuple[int, int]]:
+        """Detect the shot cuts on the working frames (filling their cache) and record them;
+        yields (done, total). Does nothing when they are known."""
+        n = self.num_frames
+        if not self.cuts_known:
+            finder = shotcuts.CutFinder(self.probe.fps)
+            for i in range(n):
+                finder.add(self.frames[i])
+                yield i + 1, n
+            self._meta["shots"] = {"detector": shotcuts.DETECTOR, "cuts": finder.cuts()}
+            self._save_meta()
+        else:
+            yield n, n
+
+    def cuts(self) -> list[int]:
+        """First frames of the shots after the first (detected on first use, then cached)."""
+        if not self.cuts_known:
+            for _ in self.find_cuts():
+                pass
+        return list(self._meta["shots"]["cuts"])
+
     # -- objects ------------------------------------------------------------
     @property
     def objects(self) -> list[ObjectInfo]:
@@ -399,7 +428,13 @@ class Project:
         return (f"{self.name}: {self.source_path}\n  {self.probe.summary()}\n"
                 f"  working size {self.proxy_size[0]}x{self.proxy_size[1]}; objects {objs}; "
                 f"keyframes {self.keyframe_indices()}; tracked frames {len(self.tracked_frames())}"
-                f"/{self.num_frames}")
+                f"/{self.num_frames}" + self._shots_summary())
+
+    def _shots_summary(self) -> str:
+        if not self.cuts_known:
+            return ""
+        lines = shotcuts.describe(self.num_frames, self._meta["shots"]["cuts"], self.probe.fps)
+        return "".join(f"\n  {line}" for line in lines)
 
 
 def _default_name(src: Path) -> str:
