@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -24,9 +24,13 @@ from tam.errors import MaskError, PromptError
 from tam.fileio import atomic_dir
 from tam.project import Project
 from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
+from tam.segment.strokes import Stroke, apply_strokes
 from tam.track.base import TRACKERS, Tracker
 from tam.track.propagation import count_frames, track
 from tam.track.refine import Refiner
+
+
+PAINTED_SCORE = 1.0  # the score of a mask painted with strokes alone: the editor's own word
 
 
 @dataclass(frozen=True)
@@ -82,19 +86,37 @@ class Studio:
     def segment(self, frame: int, object_id: int) -> SegmentResult | None:
         """Re-segment ``object_id`` on ``frame`` from its prompt; store the keyframe.
 
-        Returns the result (None when the object has no prompt there, in which case
-        it is removed from that keyframe).
+        The mask is the segmenter's answer to the clicks and the box (empty when
+        there are none), then each brush stroke in order. Returns the result (None
+        when the object has no prompt there, in which case it is removed from that
+        keyframe).
         """
         p = self.project
         prompt = p.prompt(frame, object_id)
-        sx = p.proxy_size[0] / p.source_size[0]
-        sy = p.proxy_size[1] / p.source_size[1]
         base = self.labels_at(frame).copy()
         base[base == object_id] = 0
-        if not prompt["clicks"] and prompt["box"] is None:
+        clicked = bool(prompt["clicks"]) or prompt["box"] is not None
+        if not clicked and not prompt["strokes"]:
             self._logits.pop((frame, object_id), None)
             self._store_keyframe(frame, base)
             return None
+        if clicked:
+            result = self._predict(frame, object_id, prompt)
+        else:
+            w, h = p.proxy_size
+            self._logits.pop((frame, object_id), None)
+            result = SegmentResult(np.zeros((h, w), bool), PAINTED_SCORE)
+        if prompt["strokes"]:
+            result = self._paint(frame, result, prompt["strokes"])
+        base[result.mask] = object_id
+        self._store_keyframe(frame, base)
+        return result
+
+    def _predict(self, frame: int, object_id: int, prompt: dict) -> SegmentResult:
+        """The segmenter's mask for the prompt's clicks and box (working size)."""
+        p = self.project
+        sx = p.proxy_size[0] / p.source_size[0]
+        sy = p.proxy_size[1] / p.source_size[1]
         clicks = [(min(x * sx, p.proxy_size[0] - 1), min(y * sy, p.proxy_size[1] - 1), lab)
                   for x, y, lab in prompt["clicks"]]
         box = None
@@ -116,9 +138,15 @@ class Studio:
         result = segmenter.predict(query, mask_input=mask_input)
         if result.logits is not None:
             self._logits[(frame, object_id)] = (clicks, result.logits)
-        base[result.mask] = object_id
-        self._store_keyframe(frame, base)
         return result
+
+    def _paint(self, frame: int, result: SegmentResult, strokes: list[dict]) -> SegmentResult:
+        """``result`` with the brush strokes (source pixels) applied in order at working size."""
+        p = self.project
+        sx = p.proxy_size[0] / p.source_size[0]
+        sy = p.proxy_size[1] / p.source_size[1]
+        scaled = [Stroke(s["points"], s["label"], s["radius"]).scaled(sx, sy) for s in strokes]
+        return replace(result, mask=apply_strokes(p.frames[frame], result.mask, scaled))
 
     def _store_keyframe(self, frame: int, labels: np.ndarray) -> None:
         if labels.any() or frame in self.project.keyframe_indices():
