@@ -158,10 +158,17 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
 
             # an add stroke across the head
             use_tool("brush: add")
+            slider = page.get_by_role("slider", name="Brush size (px)")
+            slider.focus()
+            for _ in range(4):  # from 6 px to 10 px
+                slider.press("ArrowRight")
+            expect(page.get_by_test_id("stSliderThumbValue").filter(has_text="10")).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(1000)  # the slider sends its value after a pause
             hx, hy = head_centre(0)
             drag(surface(), [(hx - 6, hy - 4), (hx + 6, hy + 4)])
             expect(summary("2 stroke(s) (1 erase)")).to_be_visible(timeout=60_000)
             added = scores(path, 0)
+            radii = [s["radius"] for s in Project.open(path).prompt(0, 1)["strokes"]]
             shot(page, "3-added")
 
             # the strokes are on disk: a reload shows them, and undo takes back the last one
@@ -198,6 +205,7 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
     assert clicked["iou"] > 0.3, clicked  # the click found the animal
     assert erased["fence"] < 0.05 and erased["fence"] <= clicked["fence"], erased
     assert erased["iou"] > 0.85 and erased["iou"] >= clicked["iou"] - 0.01, erased
+    assert radii == [6.0, 10.0], radii  # the brush size slider sets the stroke's radius
     assert added["head"] > 0.9 and added["iou"] > 0.95 and added["fence"] < 0.05, added
     assert undone["head"] == erased["head"] and undone["fence"] == erased["fence"], undone
     assert boxed["iou"] > 0.85 and boxed["fence"] < 0.05, boxed

@@ -11,55 +11,60 @@ from tam.studio import Studio
 from tests.media import make_video
 
 H, W = 240, 320
-# within a stroke's reach (REACH_FRACTION of the diagonal, 32 px here, around the stroke)
-SQUARE = (slice(80, 130), slice(110, 170))  # rows, columns of a dark square
-STRIP = (slice(80, 130), slice(170, 210))  # an orange strip touching it on the right
+SQUARE = (slice(85, 125), slice(110, 170))  # rows, columns of a dark square
+STRIP = (slice(85, 125), slice(170, 210))  # an orange strip touching it on the right
+BAR = (slice(96, 120), slice(100, 220))  # a long dark bar, 24 px wide
 
 
 def iou(a, b):
     return (a & b).sum() / (a | b).sum()
 
 
-@pytest.fixture
-def scene():
-    """A dark square and an orange strip on a light ground, with a little noise."""
+def region(where):
+    out = np.zeros((H, W), bool)
+    out[where] = True
+    return out
+
+
+def picture(*parts):
+    """A light ground with ``(where, colour)`` parts, and a little noise."""
     rng = np.random.default_rng(0)
     img = np.full((H, W, 3), 200, np.float64)
-    img[SQUARE] = (60, 70, 80)
-    img[STRIP] = (150, 90, 40)
-    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-    square = np.zeros((H, W), bool)
-    square[SQUARE] = True
-    strip = np.zeros((H, W), bool)
-    strip[STRIP] = True
-    return img, square, strip
+    for where, colour in parts:
+        img[where] = colour
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
 
 
-def test_add_stroke_takes_the_region_up_to_its_edges(scene):
-    img, square, _ = scene
-    stroke = Stroke([[125, 105], [150, 105]], label=1, radius=3)
+@pytest.fixture
+def scene():
+    """A dark square and an orange strip touching it."""
+    return picture((SQUARE, (60, 70, 80)), (STRIP, (150, 90, 40))), region(SQUARE), region(STRIP)
+
+
+def test_add_stroke_takes_the_region_up_to_its_edges():
+    img, bar = picture((BAR, (60, 70, 80))), region(BAR)
+    stroke = Stroke([[108, 108], [212, 108]], label=1, radius=3)  # along the middle of the bar
     painted = footprint(stroke, (H, W))
     out = apply_strokes(img, np.zeros((H, W), bool), [stroke])
-    assert painted.sum() < 0.1 * square.sum()  # the brush itself covers a small part
-    assert iou(out, square) > 0.97  # the cut takes the whole square, and nothing around it
+    assert painted.sum() < 0.3 * bar.sum()  # the brush itself covers a quarter of the bar's width
+    assert iou(out, bar) > 0.95  # the cut takes the whole bar, and nothing around it
 
 
 def test_erase_stroke_takes_back_the_region_it_lies_in(scene):
     img, square, strip = scene
-    mask = square | strip
-    out = apply_strokes(img, mask, [Stroke([[185, 100], [195, 110]], label=0, radius=2)])
+    out = apply_strokes(img, square | strip, [Stroke([[190, 90], [190, 120]], label=0, radius=9)])
     assert iou(out, square) > 0.97
     assert not (out & strip).any()
 
 
 def test_strokes_change_only_what_they_may(scene):
     img, square, strip = scene
-    add = Stroke([[140, 105]], label=1, radius=3)
+    add = Stroke([[122, 105], [158, 105]], label=1, radius=10)
     mask = strip.copy()
     out = apply_strokes(img, mask, [add])
     assert (out >= mask).all()  # an add stroke never removes
-    assert not mask[square].any() and iou(out, square | strip) > 0.97
-    erase = Stroke([[140, 105]], label=0, radius=3)
+    assert iou(out, square | strip) > 0.97
+    erase = Stroke([[122, 105], [158, 105]], label=0, radius=10)
     out2 = apply_strokes(img, out, [erase])
     assert (out2 <= out).all() and iou(out2, strip) > 0.97  # an erase stroke never adds
     assert np.array_equal(mask, strip)  # the input mask is untouched

@@ -2,14 +2,14 @@
 
 An editor paints where clicks fall short. An *add* stroke lays down object; an
 *erase* stroke takes it away. A stroke is not a paint mark: it seeds a graph cut
-in a window around itself, so it claims the region it lies in up to that
-region's edges (a leg, a patch of fence) rather than a blob the brush's width.
-Where no edge is near (the same colour on both sides) the cut costs least
-around the stroke itself, so the brush then paints about its own footprint.
-A stroke reaches at most a margin around its bounding box (the largest of
-REACH_FRACTION of the frame's diagonal, REACH_RADII brush radii and
-REACH_EXTENT of the stroke's longest side); a region larger than that is cut
-at the margin, so a longer stroke claims more.
+around itself, so near an edge the mask's new border lands on that edge (the
+side of a leg, the border of a patch of fence) rather than where the brush's
+rim happened to pass. A stroke reaches at most its *reach* beyond the pixels
+the brush covered (REACH_RADII brush radii or REACH_EXTENT of the stroke's
+longest side, whichever is farther): pixels farther away seed "not this
+region", so a sweep across a region claims it up to its edges, and where no
+edge is near (the same colour on both sides) the brush paints about its own
+footprint. Each stroke's cut runs in a window just larger than its reach.
 
 Contract of :func:`apply_strokes`: ``image`` RGB uint8 HxWx3, ``mask`` bool HxW
 (the mask before the strokes), ``strokes`` in the image's pixels, applied in
@@ -31,10 +31,9 @@ from scipy import ndimage
 from tam.errors import PromptError
 
 ADD, ERASE = 1, 0
-REACH_FRACTION = 0.08  # window margin around a stroke, as a fraction of the frame's diagonal
-REACH_RADII = 3.0  # ... and at least this many brush radii
-REACH_EXTENT = 0.5  # ... and at least this fraction of the stroke's longest side
-RING = 2  # width in px of the window's border that seeds "not this region"
+REACH_RADII = 1.5  # a stroke reaches this many brush radii beyond its footprint...
+REACH_EXTENT = 0.25  # ... or this share of its longest side, whichever is farther
+WINDOW_PAD = 2  # px of "not this region" seeds around the reach, inside the window
 SMOOTHNESS = 50.0  # weight of the contrast-sensitive boundary term (GrabCut's gamma)
 DIAGONAL = 1.0 / np.sqrt(2.0)  # boundary weight of a diagonal neighbour
 HIST_BINS = 16  # colour histogram bins per channel
@@ -97,43 +96,26 @@ def cut_stroke(image: np.ndarray, mask: np.ndarray, stroke: Stroke) -> np.ndarra
     painted = footprint(stroke, (h, w))
     if not painted.any():
         return mask.copy()
-    y0, y1, x0, x1 = _window(painted, stroke.radius)
-    crop = (slice(y0, y1), slice(x0, x1))
-    changeable = ~mask[crop] if stroke.label == ADD else mask[crop].copy()
-    ring = _ring((y1 - y0, x1 - x0), open_sides=(y0 > 0, y1 < h, x0 > 0, x1 < w))
-    claimed = _cut(image[crop], painted[crop], ring & changeable & ~painted[crop])
-    region = _touching(claimed & changeable, painted[crop])
+    reach = stroke_reach(painted, stroke.radius)
+    ys, xs = np.nonzero(painted)
+    pad = int(np.ceil(reach)) + WINDOW_PAD
+    crop = (slice(max(0, ys.min() - pad), min(h, ys.max() + 1 + pad)),
+            slice(max(0, xs.min() - pad), min(w, xs.max() + 1 + pad)))
+    seed = painted[crop]
+    changeable = ~mask[crop] if stroke.label == ADD else mask[crop]
+    beyond = cv2.distanceTransform((~seed).astype(np.uint8), cv2.DIST_L2, 3) > reach
+    claimed = _cut(image[crop], seed, beyond & changeable)
+    region = _touching(claimed & changeable, seed)
     out = mask.copy()
     out[crop] = out[crop] | region if stroke.label == ADD else out[crop] & ~region
     return out
 
 
-def _window(painted: np.ndarray, radius: float) -> tuple[int, int, int, int]:
-    """Rows y0:y1 and columns x0:x1 of the stroke's bounding box grown by its reach."""
-    h, w = painted.shape
+def stroke_reach(painted: np.ndarray, radius: float) -> float:
+    """How far (px) beyond its footprint ``painted`` (bool, non-empty) a stroke of ``radius`` reaches."""
     ys, xs = np.nonzero(painted)
-    extent = max(ys.max() - ys.min(), xs.max() - xs.min())
-    margin = int(np.ceil(max(REACH_FRACTION * np.hypot(h, w), REACH_RADII * radius, REACH_EXTENT * extent)))
-    return (max(0, ys.min() - margin), min(h, ys.max() + 1 + margin),
-            max(0, xs.min() - margin), min(w, xs.max() + 1 + margin))
-
-
-def _ring(shape: tuple[int, int], open_sides: tuple[bool, bool, bool, bool]) -> np.ndarray:
-    """The window's border, RING px wide, on the sides (top, bottom, left, right) inside the frame.
-
-    A side on the frame's own edge is left out: a region may reach the edge of the picture.
-    """
-    ring = np.zeros(shape, bool)
-    top, bottom, left, right = open_sides
-    if top:
-        ring[:RING] = True
-    if bottom:
-        ring[-RING:] = True
-    if left:
-        ring[:, :RING] = True
-    if right:
-        ring[:, -RING:] = True
-    return ring
+    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    return max(REACH_RADII * radius, REACH_EXTENT * extent)
 
 
 def _cut(rgb: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
