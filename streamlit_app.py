@@ -563,7 +563,8 @@ def welcome() -> None:
     st.title("Video object removal studio")
     st.markdown(
         "Open a clip from the sidebar: **the sample clip**, an upload, or a saved project. Then\n"
-        "1. click the object on a frame (positive and negative clicks) until its mask is right;\n"
+        "1. click the object on a frame (positive and negative clicks) until its mask is right; where clicks\n"
+        "   fall short, paint with the brush (add or erase) or drag a box around it;\n"
         "2. **track** it through the clip, scrub to check it, and fix any frame with more clicks;\n"
         "3. **preview** the removal on a frame, **render** the clip, and download the result.\n\n"
         "Everything is saved in the project folder as you go: reopen it any time.")
