@@ -187,6 +187,7 @@ def _read_clicks_file(path: str) -> list[dict]:
 
 
 def _read_prompt_item(path: str, c) -> dict:
+    """One entry of a clicks file as a click, a box or a stroke (see :func:`_read_clicks_file`)."""
     try:
         item = {"frame": int(c.get("frame", 0)), "object": int(c.get("object", 1))}
         if "points" in c:
@@ -196,7 +197,8 @@ def _read_prompt_item(path: str, c) -> dict:
             return {**item, "box": c["box"]}
         return {**item, "x": float(c["x"]), "y": float(c["y"]), "label": int(c.get("label", 1))}
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise PromptError(f"{path}: each click needs numeric x and y, got {c!r}") from None
+        raise PromptError(f"{path}: each click needs numeric x and y (a box needs \"box\", a stroke "
+                          f"\"points\"), got {c!r}") from None
 
 
 def _apply_clicks(studio, clicks: list[dict]) -> None:
