@@ -80,6 +80,9 @@ class Studio:
         # (frame, object) -> (the clicks a result came from, its logits). A result is fed
         # back only to refine a prompt that extends those clicks: an undo starts afresh.
         self._logits: dict[tuple[int, int], tuple[list, np.ndarray]] = {}
+        # the last answer of the segmenter, keyed by (frame, object, clicks, box): a stroke drawn
+        # or undone after it is applied to it without asking the segmenter again
+        self._answer: tuple[tuple, SegmentResult] | None = None
         self._track_state = None
 
     # -- step 1: clicks to a mask ----------------------------------------------
@@ -123,6 +126,9 @@ class Studio:
         if prompt["box"] is not None:
             x0, y0, x1, y1 = prompt["box"]
             box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+        asked = (frame, object_id, tuple(clicks), box)
+        if self._answer is not None and self._answer[0] == asked:
+            return self._answer[1]
         query = Prompt.from_clicks(clicks, box)
         query.validate(*p.proxy_size)
         segmenter = self.backends.segmenter()
@@ -138,6 +144,7 @@ class Studio:
         result = segmenter.predict(query, mask_input=mask_input)
         if result.logits is not None:
             self._logits[(frame, object_id)] = (clicks, result.logits)
+        self._answer = (asked, result)
         return result
 
     def _paint(self, frame: int, result: SegmentResult, strokes: list[dict]) -> SegmentResult:

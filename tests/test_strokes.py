@@ -148,9 +148,19 @@ def test_studio_replays_strokes_after_the_segmenter(project):
     assert s.segment(0, 1) is None and p.keyframe_indices() == []
     p.add_click(0, 1, 100, 70, 1)
     clicked = s.segment(0, 1).mask
+    segmenter = s.backends.segmenter()
+    asked = []
+    predict = segmenter.predict
+    segmenter.predict = lambda *a, **k: asked.append(1) or predict(*a, **k)
     p.add_stroke(0, 1, [[100, 70]], 0, 10)
     erased = s.segment(0, 1).mask
     assert erased.sum() < clicked.sum() and not (erased & ~clicked).any()
+    p.undo(0, 1)
+    assert np.array_equal(s.segment(0, 1).mask, clicked)
+    assert asked == []  # strokes drawn and undone on the same clicks do not ask the segmenter again
+    p.add_click(0, 1, 20, 20, 0)
+    s.segment(0, 1)
+    assert asked == [1]
 
 
 def test_clicks_file_replays_boxes_and_strokes(project, tmp_path):
