@@ -10,6 +10,17 @@ Layout of a project folder::
     proxy/NNNNN.jpg     the working-resolution frame cache
     renders/            previews and exports
 
+One object's prompt on one frame in ``prompts.json``::
+
+    {"clicks": [[x, y, label], ...], "boxes": [[x0, y0, x1, y1], ...], "box": <the last box or null>,
+     "strokes": [{"points": [[x, y], ...], "label": 1 add | 0 erase, "radius": r}, ...],
+     "steps": ["click", "stroke", "box", ...]}
+
+``steps`` is the order things were added in, which undo walks back; ``box``
+repeats the box in force for readers that know only clicks and a box. A file
+with only ``clicks`` and ``box`` (the earlier format) reads as those clicks,
+then that box.
+
 Every write is atomic, so killing the process at any moment loses at most the
 file being written, and reopening the folder restores the session exactly. The
 project is the truth: the UI and the CLI hold nothing that is not on disk.
