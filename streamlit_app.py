@@ -32,6 +32,7 @@ from inpaint.base import INPAINTERS
 from inpaint.render import HoleConfig
 from tam import masks as maskio
 from tam.codecs import CODECS
+from tam import ui_brush
 from tam.errors import TamError
 from tam.project import Project, default_root, delete_project, list_projects
 from tam.segment.base import SEGMENTERS
@@ -272,7 +273,7 @@ def consume_click(studio: Studio, shared: SharedBackends, frame: int, object_id:
 # -- drawing ---------------------------------------------------------------------------
 
 def canvas_image(studio: Studio, frame: int) -> np.ndarray:
-    """The working frame with the masks tinted and this frame's clicks drawn."""
+    """The working frame with the masks tinted and this frame's clicks, strokes and boxes drawn."""
     p = studio.project
     rgb = maskio.overlay(p.frames[frame], studio.labels_at(frame))
     sx = p.proxy_size[0] / p.source_size[0]
@@ -283,7 +284,7 @@ def canvas_image(studio: Studio, frame: int) -> np.ndarray:
             c = (int(round(x * sx)), int(round(y * sy)))
             cv2.circle(rgb, c, r + 1, (255, 255, 255), -1, cv2.LINE_AA)
             cv2.circle(rgb, c, r, (40, 200, 60) if label else (230, 40, 40), -1, cv2.LINE_AA)
-    return rgb
+    return ui_brush.draw_marks(rgb, p, frame)
 
 
 def timeline_image(project: Project, frame: int, width: int = 800, height: int = 14) -> np.ndarray:
@@ -356,22 +357,26 @@ def _rename(project: Project, object_id: int, key: str) -> None:
 
 def prompt_panel(studio: Studio, shared: SharedBackends, frame: int, object_id: int | None,
                  busy: bool) -> None:
-    """This frame's clicks for the chosen object: a summary, undo and clear."""
+    """This frame's prompt for the chosen object (clicks, strokes, box): a summary, undo and clear."""
     p = studio.project
     if object_id is None:
         return
-    clicks = p.prompt(frame, object_id)["clicks"]
+    prompt = p.prompt(frame, object_id)
+    clicks = prompt["clicks"]
     labels = studio.labels_at(frame)
     share = float((labels == object_id).mean()) * 100
     pos = sum(1 for c in clicks if c[2])
     st.caption(f"Frame {frame} · object {object_id}: {len(clicks)} click(s) "
-               f"({pos} positive) · mask {share:.1f}% of the frame")
+               f"({pos} positive){ui_brush.prompt_summary(prompt)} · mask {share:.1f}% of the frame")
+    prompted = bool(clicks or prompt["strokes"] or prompt["box"] is not None)
     a, b = st.columns(2)
-    if a.button("Undo click", key="undo_click", disabled=busy or not clicks, width="stretch"):
-        p.undo_click(frame, object_id)
+    if a.button("Undo", key="undo_click", disabled=busy or not prompted, width="stretch",
+                help="take back the last click, stroke or box"):
+        p.undo(frame, object_id)
         resegment(studio, shared, frame, object_id)
         st.rerun()
-    if b.button("Clear clicks", key="clear_clicks", disabled=busy or not clicks, width="stretch"):
+    if b.button("Clear", key="clear_clicks", disabled=busy or not prompted, width="stretch",
+                help="remove every click, stroke and box of this object on this frame"):
         p.clear_prompt(frame, object_id)
         resegment(studio, shared, frame, object_id)
         st.rerun()
@@ -622,7 +627,8 @@ def welcome() -> None:
     st.title("Video object removal studio")
     st.markdown(
         "Open a clip from the sidebar: **the sample clip**, an upload, or a saved project. Then\n"
-        "1. click the object on a frame (positive and negative clicks) until its mask is right;\n"
+        "1. click the object on a frame (positive and negative clicks) until its mask is right; where clicks\n"
+        "   fall short, paint with the brush (add or erase) or drag a box around it;\n"
         "2. **track** it through the clip, scrub to check it, and fix any frame with more clicks;\n"
         "3. **preview** the removal on a frame, **render** the clip, and download the result.\n\n"
         "Everything is saved in the project folder as you go: reopen it any time.")
@@ -645,12 +651,18 @@ def studio_page(studio: Studio, shared: SharedBackends) -> None:
         object_id, positive = objects_panel(p, busy)
     with left:
         frame = frame_controls(p)
+        tool, radius = ui_brush.tool_bar(busy)
         try:
             consume_click(studio, shared, frame, object_id, positive, busy)
+            if ui_brush.consume_drawing(p, frame, object_id, busy):
+                resegment(studio, shared, frame, object_id)
         except TamError as e:
             st.error(str(e))
-        streamlit_image_coordinates(canvas_image(ss["studio"][1], frame), key=CANVAS_KEY, width="stretch",
-                                    image_format="JPEG", jpeg_quality=90, cursor="crosshair")
+        if tool == "click":
+            streamlit_image_coordinates(canvas_image(ss["studio"][1], frame), key=CANVAS_KEY, width="stretch",
+                                        image_format="JPEG", jpeg_quality=90, cursor="crosshair")
+        else:
+            ui_brush.draw_surface(canvas_image(ss["studio"][1], frame), tool, radius, disabled=busy)
         st.image(timeline_image(p, frame), width="stretch",
                  caption="mask timeline: orange = clicked keyframe, blue = tracked, red = shot cut, "
                          "white = this frame")

@@ -17,6 +17,8 @@ import numpy as np
 
 from tam.errors import PromptError, TamError
 
+STROKE_RADIUS = 8.0  # brush radius in source pixels for a stroke in a clicks file that gives none
+
 
 def _progress(steps, desc: str, quiet: bool = False):
     """Drive a ``(done, total)`` generator with a progress bar."""
@@ -195,7 +197,12 @@ def _check_media_out(out: Path, codec: str | None) -> None:
 
 
 def _read_clicks_file(path: str) -> list[dict]:
-    """A JSON list of {"frame", "object", "x", "y", "label"} (frame 0, object 1, label 1 by default)."""
+    """A JSON list of prompts, replayed in order (frame 0, object 1, label 1 by default):
+
+    a click ``{"frame", "object", "x", "y", "label"}``, a box ``{"frame", "object", "box": [x0, y0, x1, y1]}``
+    or a brush stroke ``{"frame", "object", "points": [[x, y], ...], "label": 1 add | 0 erase, "radius": r}``,
+    all in source pixels.
+    """
     try:
         with open(path) as f:
             data = json.load(f)
@@ -207,21 +214,35 @@ def _read_clicks_file(path: str) -> list[dict]:
         data = data["clicks"]
     if not isinstance(data, list) or not data:
         raise PromptError(f"{path}: expected a non-empty list of clicks")
-    clicks = []
-    for c in data:
-        try:
-            clicks.append({"frame": int(c.get("frame", 0)), "object": int(c.get("object", 1)),
-                           "x": float(c["x"]), "y": float(c["y"]), "label": int(c.get("label", 1))})
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise PromptError(f"{path}: each click needs numeric x and y, got {c!r}") from None
-    return clicks
+    return [_read_prompt_item(path, c) for c in data]
+
+
+def _read_prompt_item(path: str, c) -> dict:
+    """One entry of a clicks file as a click, a box or a stroke (see :func:`_read_clicks_file`)."""
+    try:
+        item = {"frame": int(c.get("frame", 0)), "object": int(c.get("object", 1))}
+        if "points" in c:
+            return {**item, "stroke": {"points": c["points"], "label": int(c.get("label", 1)),
+                                       "radius": float(c.get("radius", STROKE_RADIUS))}}
+        if "box" in c:
+            return {**item, "box": c["box"]}
+        return {**item, "x": float(c["x"]), "y": float(c["y"]), "label": int(c.get("label", 1))}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise PromptError(f"{path}: each click needs numeric x and y (a box needs \"box\", a stroke "
+                          f"\"points\"), got {c!r}") from None
 
 
 def _apply_clicks(studio, clicks: list[dict]) -> None:
+    """Replay clicks, boxes and strokes (as read by :func:`_read_clicks_file`) and segment each prompt."""
     p = studio.project
     for c in clicks:
         p.add_object(object_id=c["object"])
-        p.add_click(c["frame"], c["object"], c["x"], c["y"], c["label"])
+        if "stroke" in c:
+            p.add_stroke(c["frame"], c["object"], **c["stroke"])
+        elif "box" in c:
+            p.add_box(c["frame"], c["object"], c["box"])
+        else:
+            p.add_click(c["frame"], c["object"], c["x"], c["y"], c["label"])
     for frame, objs in p.prompted().items():
         for oid in objs:
             result = studio.segment(frame, oid)
@@ -415,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mask of the first annotated frame (0/255 = one object, id 1; palette PNG = ids)")
     p.add_argument("--init-frame", type=int, default=0, metavar="N")
     p.add_argument("--clicks", metavar="CLICKS.json",
-                   help='JSON list of {"frame": 0, "object": 1, "x": .., "y": .., "label": 1}')
+                   help='JSON list of clicks {"frame": 0, "object": 1, "x": .., "y": .., "label": 1}, boxes '
+                        '{"frame", "object", "box": [x0, y0, x1, y1]} and brush strokes {"frame", "object", '
+                        '"points": [[x, y], ...], "label": 1 add / 0 erase, "radius": px}, replayed in order')
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--backend", default="classical", help=_backend_help(TRACKERS))
     p.add_argument("--segmenter", default="classical", help="segmenter for --clicks")

@@ -29,10 +29,14 @@ from tam.mattes import MATTE_FORMAT, MATTE_TAGS, matte_frame
 from tam.mediameta import SourceMeta, folder_meta, read_meta
 from tam.project import Project
 from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
+from tam.segment.strokes import Stroke, apply_strokes
 from tam.track.base import TRACKERS, Tracker
 from tam.track.propagation import count_frames, stopped_at_cuts, track
 from tam.track.refine import Refiner
 from tam.video import open_source
+
+
+PAINTED_SCORE = 1.0  # the score of a mask painted with strokes alone: the editor's own word
 
 
 @dataclass(frozen=True)
@@ -82,31 +86,55 @@ class Studio:
         # (frame, object) -> (the clicks a result came from, its logits). A result is fed
         # back only to refine a prompt that extends those clicks: an undo starts afresh.
         self._logits: dict[tuple[int, int], tuple[list, np.ndarray]] = {}
+        # the last answer of the segmenter, keyed by (frame, object, clicks, box): a stroke drawn
+        # or undone after it is applied to it without asking the segmenter again
+        self._answer: tuple[tuple, SegmentResult] | None = None
         self._track_state = None
 
     # -- step 1: clicks to a mask ----------------------------------------------
     def segment(self, frame: int, object_id: int) -> SegmentResult | None:
         """Re-segment ``object_id`` on ``frame`` from its prompt; store the keyframe.
 
-        Returns the result (None when the object has no prompt there, in which case
-        it is removed from that keyframe).
+        The mask is the segmenter's answer to the clicks and the box (empty when
+        there are none), then each brush stroke in order. Returns the result (None
+        when the object has no prompt there, in which case it is removed from that
+        keyframe).
         """
         p = self.project
         prompt = p.prompt(frame, object_id)
-        sx = p.proxy_size[0] / p.source_size[0]
-        sy = p.proxy_size[1] / p.source_size[1]
         base = self.labels_at(frame).copy()
         base[base == object_id] = 0
-        if not prompt["clicks"] and prompt["box"] is None:
+        clicked = bool(prompt["clicks"]) or prompt["box"] is not None
+        if not clicked and not prompt["strokes"]:
             self._logits.pop((frame, object_id), None)
             self._store_keyframe(frame, base)
             return None
+        if clicked:
+            result = self._predict(frame, object_id, prompt)
+        else:
+            w, h = p.proxy_size
+            self._logits.pop((frame, object_id), None)
+            result = SegmentResult(np.zeros((h, w), bool), PAINTED_SCORE)
+        if prompt["strokes"]:
+            result = self._paint(frame, result, prompt["strokes"])
+        base[result.mask] = object_id
+        self._store_keyframe(frame, base)
+        return result
+
+    def _predict(self, frame: int, object_id: int, prompt: dict) -> SegmentResult:
+        """The segmenter's mask for the prompt's clicks and box (working size)."""
+        p = self.project
+        sx = p.proxy_size[0] / p.source_size[0]
+        sy = p.proxy_size[1] / p.source_size[1]
         clicks = [(min(x * sx, p.proxy_size[0] - 1), min(y * sy, p.proxy_size[1] - 1), lab)
                   for x, y, lab in prompt["clicks"]]
         box = None
         if prompt["box"] is not None:
             x0, y0, x1, y1 = prompt["box"]
             box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+        asked = (frame, object_id, tuple(clicks), box)
+        if self._answer is not None and self._answer[0] == asked:
+            return self._answer[1]
         query = Prompt.from_clicks(clicks, box)
         query.validate(*p.proxy_size)
         segmenter = self.backends.segmenter()
@@ -122,9 +150,16 @@ class Studio:
         result = segmenter.predict(query, mask_input=mask_input)
         if result.logits is not None:
             self._logits[(frame, object_id)] = (clicks, result.logits)
-        base[result.mask] = object_id
-        self._store_keyframe(frame, base)
+        self._answer = (asked, result)
         return result
+
+    def _paint(self, frame: int, result: SegmentResult, strokes: list[dict]) -> SegmentResult:
+        """``result`` with the brush strokes (source pixels) applied in order at working size."""
+        p = self.project
+        sx = p.proxy_size[0] / p.source_size[0]
+        sy = p.proxy_size[1] / p.source_size[1]
+        scaled = [Stroke(s["points"], s["label"], s["radius"]).scaled(sx, sy) for s in strokes]
+        return replace(result, mask=apply_strokes(p.frames[frame], result.mask, scaled))
 
     def _store_keyframe(self, frame: int, labels: np.ndarray) -> None:
         if labels.any() or frame in self.project.keyframe_indices():
