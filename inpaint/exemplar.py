@@ -6,17 +6,19 @@ nearest-neighbour fields (Barnes et al. 2009):
 
 1. An image pyramid is built down to the level where the hole is a few patches
    thick; a hole pixel of a coarser level covers any hole pixel below it.
-2. At the coarsest level the hole starts from a smooth push-pull fill.
+2. At the coarsest level the hole starts from an onion-peel fill: pixel by pixel
+   from the border inwards, each takes the centre of the source patch that best
+   matches what is already known around it (a smooth start would lead the search
+   to flat sources of the averaged colour).
 3. At every level, EM iterations alternate a PatchMatch search (each patch that
    touches the hole finds its most similar patch among the allowed sources,
    compared over known and current hole pixels alike) and a vote (each hole pixel
-   becomes the weighted mean of what the patches covering it propose). Structure
+   takes what the best-matching patch covering it proposes; Wexler's weighted
+   mean of all proposals is an option, but it blurs). Structure
    that enters the hole at a coarse level is continued there and refined below.
 4. The field is carried one level down (coordinates doubled) and a vote gives
    the finer level's start, so the finer level refines the coarse layout instead
    of inventing a new one.
-5. At the finest level the last vote copies, for each pixel, the colour of its
-   best-matching covering patch, which keeps the source's texture sharp.
 
 **Sources.** A source patch must lie wholly outside the hole and outside an
 excluded band around it: the ``ring`` pixels nearest the hole (mask edges and
@@ -51,8 +53,11 @@ class ExemplarConfig:
     width as a fraction of the hole's equivalent radius (sqrt(area / pi)), capped
     at ``band_max`` pixels. ``coarse_iterations`` / ``fine_iterations``: EM
     iterations at the coarsest / finest level (interpolated between);
-    ``search_iterations``: PatchMatch sweeps per EM iteration. ``seed`` makes the
-    random search reproducible.
+    ``search_iterations``: PatchMatch sweeps per EM iteration. ``vote``: ``best``
+    (each pixel copies its best covering patch's colour: sharp) or ``mean``
+    (Wexler's weighted mean, weights exp(-d / 2 sigma^2) with sigma^2 the
+    ``sigma_percentile`` of the distances; ``sharp_final`` still copies on the last
+    iteration). ``seed`` makes the random search reproducible.
     """
 
     patch: int = 7
@@ -62,7 +67,11 @@ class ExemplarConfig:
     coarse_iterations: int = 8
     fine_iterations: int = 2
     search_iterations: int = 2
+    vote: str = "best"
     sharp_final: bool = True
+    sigma_percentile: float = 75.0
+    start: str = "onion"  # coarsest level's first fill: onion (patch-based, border inwards) or pushpull
+    start_candidates: int = 400  # random source patches tried per pixel by the onion start
     seed: int = 0
 
     def __post_init__(self):
@@ -72,6 +81,12 @@ class ExemplarConfig:
             raise ValueError("ring, band and band_max must be >= 0")
         if min(self.coarse_iterations, self.fine_iterations, self.search_iterations) < 1:
             raise ValueError("iteration counts must be >= 1")
+        if self.vote not in ("best", "mean"):
+            raise ValueError(f"vote must be best or mean, got {self.vote!r}")
+        if self.start not in ("onion", "pushpull"):
+            raise ValueError(f"start must be onion or pushpull, got {self.start!r}")
+        if self.start_candidates < 1:
+            raise ValueError("start_candidates must be >= 1")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
@@ -156,9 +171,9 @@ def _pyramid(rgb: np.ndarray, hole: np.ndarray, cfg: ExemplarConfig) -> list[_Le
     return levels
 
 
-def _weights(dist: np.ndarray) -> np.ndarray:
-    """Vote weights exp(-d / 2 sigma^2), sigma^2 the 75th percentile of the distances."""
-    sigma2 = float(np.percentile(dist, 75)) + 1e-3
+def _weights(dist: np.ndarray, percentile: float) -> np.ndarray:
+    """Vote weights exp(-d / 2 sigma^2), sigma^2 the given percentile of the distances."""
+    sigma2 = float(np.percentile(dist, percentile)) + 1e-3
     return np.exp(-dist / (2.0 * sigma2)).astype(np.float32)
 
 
@@ -183,9 +198,7 @@ def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = 
     levels = _pyramid(rgb, hole, cfg)
     if len(levels[0].valid_list) == 0:
         raise ValueError("no known patch to copy from: the hole leaves too little of the frame")
-    coarsest = levels[-1]
-    start = push_pull(coarsest.img, coarsest.hole)
-    coarsest.img[coarsest.hole] = start[coarsest.hole]
+    _start(levels[-1], cfg)
     nnf = None
     depth = len(levels)
     for li in range(depth - 1, -1, -1):
@@ -199,7 +212,7 @@ def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = 
         dist = np.empty(n, np.float32)
         pm.distances(lv.img, lv.targets, nnf, half, dist)
         if li < depth - 1:  # the field from the level above gives this level's start
-            pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist), half, lv.img)
+            pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist, cfg.sigma_percentile), half, lv.img)
             pm.distances(lv.img, lv.targets, nnf, half, dist)
         frac = li / (depth - 1) if depth > 1 else 0.0
         iterations = int(round(cfg.fine_iterations + frac * (cfg.coarse_iterations - cfg.fine_iterations)))
@@ -207,14 +220,30 @@ def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = 
             pm.patchmatch(lv.img, lv.valid, lv.targets, lv.index, nnf, dist, half,
                           cfg.search_iterations, seed + 101 * (it + 1))
             last = li == 0 and it == iterations - 1
-            if last and cfg.sharp_final:
+            if cfg.vote == "best" or (last and cfg.sharp_final):
                 pm.vote_best(lv.img, lv.hole_u8, lv.targets, nnf, dist, half, lv.img)
             else:
-                pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist), half, lv.img)
+                pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist, cfg.sigma_percentile), half, lv.img)
             pm.distances(lv.img, lv.targets, nnf, half, dist)
     out = rgb.copy()
     out[hole] = np.clip(levels[0].img[hole] + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def _start(level: _Level, cfg: ExemplarConfig) -> None:
+    """The coarsest level's first fill: onion peel from the border inwards, else push-pull."""
+    from inpaint import patchmatch as pm
+
+    if cfg.start == "pushpull":
+        start = push_pull(level.img, level.hole)
+        level.img[level.hole] = start[level.hole]
+        return
+    depth = cv2.distanceTransform(np.pad(level.hole_u8, 1, constant_values=1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ys, xs = np.nonzero(level.hole)
+    rank = np.lexsort((xs, ys, np.floor(depth[ys, xs])))  # layer by layer, raster order within
+    order = np.stack([ys[rank], xs[rank]], axis=1).astype(np.int32)
+    pm.onion_fill(level.img, level.hole_u8, order, level.valid_list, cfg.patch // 2, cfg.start_candidates,
+                  cfg.seed * 1000 + 7)
 
 
 def _upsample(nnf: np.ndarray, coarse: _Level, fine: _Level, seed: int) -> np.ndarray:

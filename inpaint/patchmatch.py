@@ -192,3 +192,77 @@ def vote_best(img, hole, targets, nnf, dist, half, src):
                     best[y, x] = dk
                     for c in range(3):
                         img[y, x, c] = src[sy + dy, sx + dx, c]
+
+
+@njit(cache=True)
+def _masked_distance(img, known, ty, tx, sy, sx, half, bound):
+    """SSD over the target pixels that are known (inside the image), and their count."""
+    h, w = known.shape
+    total = np.float32(0.0)
+    count = 0
+    for dy in range(-half, half + 1):
+        y = ty + dy
+        if y < 0 or y >= h:
+            continue
+        for dx in range(-half, half + 1):
+            x = tx + dx
+            if x < 0 or x >= w or known[y, x] == 0:
+                continue
+            count += 1
+            for c in range(3):
+                d = img[y, x, c] - img[sy + dy, sx + dx, c]
+                total += d * d
+        if total > bound * max(count, 1):
+            return _BIG, count
+    return total / max(count, 1), count
+
+
+@njit(cache=True)
+def onion_fill(img, hole, order, valid_list, half, candidates, seed):
+    """Fill hole pixels of ``img`` in place, from the border inwards (``order``: N x 2, y/x).
+
+    Each pixel takes the centre colour of the source patch that best matches the
+    pixels known or already filled around it (mean SSD over those pixels), among
+    ``candidates`` random source centres plus the shifted matches of its filled
+    neighbours (so coherent regions grow). Returns the chosen matches (N x 2).
+    """
+    h, w = hole.shape
+    known = np.ones((h, w), np.uint8)
+    for y in range(h):
+        for x in range(w):
+            if hole[y, x] != 0:
+                known[y, x] = 0
+    match = np.full((h, w, 2), -1, np.int32)
+    valid = np.zeros((h, w), np.uint8)
+    for j in range(valid_list.shape[0]):
+        valid[valid_list[j, 0], valid_list[j, 1]] = 1
+    state = np.uint64(seed) * np.uint64(2654435761) + np.uint64(88172645463325252)
+    m = valid_list.shape[0]
+    out = np.empty((order.shape[0], 2), np.int32)
+    for k in range(order.shape[0]):
+        ty, tx = order[k, 0], order[k, 1]
+        best, by, bx = _BIG, valid_list[0, 0], valid_list[0, 1]
+        for dy in range(-1, 2):  # neighbours' matches, shifted
+            for dx in range(-1, 2):
+                ny, nx = ty + dy, tx + dx
+                if ny < 0 or ny >= h or nx < 0 or nx >= w or match[ny, nx, 0] < 0:
+                    continue
+                sy, sx = match[ny, nx, 0] - dy, match[ny, nx, 1] - dx
+                if sy < 0 or sy >= h or sx < 0 or sx >= w or valid[sy, sx] == 0:
+                    continue
+                d, c = _masked_distance(img, known, ty, tx, sy, sx, half, best)
+                if c > 0 and d < best:
+                    best, by, bx = d, sy, sx
+        for _ in range(min(candidates, m)):
+            state, u = _next(state)
+            j = min(int(u * m), m - 1)
+            sy, sx = valid_list[j, 0], valid_list[j, 1]
+            d, c = _masked_distance(img, known, ty, tx, sy, sx, half, best)
+            if c > 0 and d < best:
+                best, by, bx = d, sy, sx
+        for c in range(3):
+            img[ty, tx, c] = img[by, bx, c]
+        known[ty, tx] = 1
+        match[ty, tx, 0], match[ty, tx, 1] = by, bx
+        out[k, 0], out[k, 1] = by, bx
+    return out
