@@ -20,6 +20,11 @@ nearest-neighbour fields (Barnes et al. 2009):
    the finer level's start, so the finer level refines the coarse layout instead
    of inventing a new one.
 
+**Texture.** Patches are compared on colour and on two texture channels (local
+means of the absolute grey gradients, Newson et al. 2014), so a flat source of
+the right mean colour does not win over a textured one where the fill is still
+uncertain, which is what turns plain EM fills into smears.
+
 **Sources.** A source patch must lie wholly outside the hole and outside an
 excluded band around it: the ``ring`` pixels nearest the hole (mask edges and
 anti-aliased object borders) and a band that grows with the hole's size
@@ -41,6 +46,7 @@ import numpy as np
 from inpaint.solve import push_pull
 
 MIN_SOURCES = 64  # fewest source patches worth searching; below this the band narrows
+TEXTURE_WINDOW = 5  # side of the box over which texture features are averaged (pixels)
 MIN_LEVEL_SIDE = 24  # no pyramid level is smaller than this (shorter side, pixels)
 
 
@@ -57,7 +63,9 @@ class ExemplarConfig:
     (each pixel copies its best covering patch's colour: sharp) or ``mean``
     (Wexler's weighted mean, weights exp(-d / 2 sigma^2) with sigma^2 the
     ``sigma_percentile`` of the distances; ``sharp_final`` still copies on the last
-    iteration). ``seed`` makes the random search reproducible.
+    iteration). ``texture_weight``: weight of the two texture channels (local mean
+    |gradient| of the grey image, grey levels) next to the colour channels in patch
+    distances; 0 compares colour alone. ``seed`` makes the random search reproducible.
     """
 
     patch: int = 7
@@ -70,6 +78,7 @@ class ExemplarConfig:
     vote: str = "best"
     sharp_final: bool = True
     sigma_percentile: float = 75.0
+    texture_weight: float = 3.0
     start: str = "onion"  # coarsest level's first fill: onion (patch-based, border inwards) or pushpull
     start_candidates: int = 400  # random source patches tried per pixel by the onion start
     seed: int = 0
@@ -168,7 +177,26 @@ def _pyramid(rgb: np.ndarray, hole: np.ndarray, cfg: ExemplarConfig) -> list[_Le
         if len(level.valid_list) < MIN_SOURCES:
             break
         levels.append(level)
+    if cfg.texture_weight > 0:
+        for level in levels:
+            level.img = _with_texture(level.img, level.hole, cfg.texture_weight)
     return levels
+
+
+def _with_texture(rgb: np.ndarray, hole: np.ndarray, weight: float) -> np.ndarray:
+    """``rgb`` plus two texture channels: local means of |d/dx| and |d/dy| of the grey image.
+
+    Patches compared with these channels tell a textured region from a flat one of
+    the same mean colour (Newson et al. 2014), which keeps flat sources from
+    winning wherever the fill is still uncertain. The hole's values come from a
+    smooth fill first, so known pixels next to it see no garbage.
+    """
+    grey = rgb.mean(axis=2).astype(np.float32)
+    grey = push_pull(grey, hole)
+    gx = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)) / 4
+    gy = np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 4
+    feats = [cv2.blur(g, (TEXTURE_WINDOW, TEXTURE_WINDOW)) * weight for g in (gx, gy)]
+    return np.ascontiguousarray(np.dstack([rgb] + feats), dtype=np.float32)
 
 
 def _weights(dist: np.ndarray, percentile: float) -> np.ndarray:
@@ -226,7 +254,7 @@ def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = 
                 pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist, cfg.sigma_percentile), half, lv.img)
             pm.distances(lv.img, lv.targets, nnf, half, dist)
     out = rgb.copy()
-    out[hole] = np.clip(levels[0].img[hole] + 0.5, 0, 255).astype(np.uint8)
+    out[hole] = np.clip(levels[0].img[..., :3][hole] + 0.5, 0, 255).astype(np.uint8)
     return out
 
 

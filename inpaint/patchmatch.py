@@ -1,6 +1,6 @@
 """Compiled kernels of patch-based completion: PatchMatch search and patch voting.
 
-All images are float32 HxWx3 (C-contiguous); masks are uint8 HxW (1 = set);
+All images are float32 HxWxC (C-contiguous; colour plus any feature channels); masks are uint8 HxW (1 = set);
 coordinates are int32 (y, x) of patch centres; patches are square with side
 ``2 * half + 1``. Every kernel is single-threaded and draws its random numbers
 from an explicit xorshift seed, so the same inputs give the same outputs.
@@ -43,6 +43,7 @@ def patch_distance(img, ty, tx, sy, sx, half, bound):
     inside). Stops early and returns a value > ``bound`` once the sum exceeds it.
     """
     h, w = img.shape[0], img.shape[1]
+    nc = img.shape[2]
     total = np.float32(0.0)
     for dy in range(-half, half + 1):
         y = ty + dy
@@ -52,7 +53,7 @@ def patch_distance(img, ty, tx, sy, sx, half, bound):
             x = tx + dx
             if x < 0 or x >= w:
                 continue
-            for c in range(3):
+            for c in range(nc):
                 d = img[y, x, c] - img[sy + dy, sx + dx, c]
                 total += d * d
         if total > bound:
@@ -144,7 +145,8 @@ def vote(img, hole, targets, nnf, weights, half, src):
     source colours are read from (the same known pixels as ``img``).
     """
     h, w = hole.shape
-    acc = np.zeros((h, w, 3), np.float32)
+    nc = src.shape[2]
+    acc = np.zeros((h, w, nc), np.float32)
     wsum = np.zeros((h, w), np.float32)
     for k in range(targets.shape[0]):
         ty, tx, sy, sx = targets[k, 0], targets[k, 1], nnf[k, 0], nnf[k, 1]
@@ -157,13 +159,13 @@ def vote(img, hole, targets, nnf, weights, half, src):
                 x = tx + dx
                 if x < 0 or x >= w or hole[y, x] == 0:
                     continue
-                for c in range(3):
+                for c in range(nc):
                     acc[y, x, c] += wk * src[sy + dy, sx + dx, c]
                 wsum[y, x] += wk
     for y in range(h):
         for x in range(w):
             if hole[y, x] != 0 and wsum[y, x] > 0:
-                for c in range(3):
+                for c in range(nc):
                     img[y, x, c] = acc[y, x, c] / wsum[y, x]
 
 
@@ -175,6 +177,7 @@ def vote_best(img, hole, targets, nnf, dist, half, src):
     source's texture exactly (no averaging).
     """
     h, w = hole.shape
+    nc = src.shape[2]
     best = np.full((h, w), _BIG, np.float32)
     for k in range(targets.shape[0]):
         ty, tx, sy, sx = targets[k, 0], targets[k, 1], nnf[k, 0], nnf[k, 1]
@@ -190,7 +193,7 @@ def vote_best(img, hole, targets, nnf, dist, half, src):
                     continue
                 if dk < best[y, x]:
                     best[y, x] = dk
-                    for c in range(3):
+                    for c in range(nc):
                         img[y, x, c] = src[sy + dy, sx + dx, c]
 
 
@@ -198,6 +201,7 @@ def vote_best(img, hole, targets, nnf, dist, half, src):
 def _masked_distance(img, known, ty, tx, sy, sx, half, bound):
     """SSD over the target pixels that are known (inside the image), and their count."""
     h, w = known.shape
+    nc = img.shape[2]
     total = np.float32(0.0)
     count = 0
     for dy in range(-half, half + 1):
@@ -209,7 +213,7 @@ def _masked_distance(img, known, ty, tx, sy, sx, half, bound):
             if x < 0 or x >= w or known[y, x] == 0:
                 continue
             count += 1
-            for c in range(3):
+            for c in range(nc):
                 d = img[y, x, c] - img[sy + dy, sx + dx, c]
                 total += d * d
         if total > bound * max(count, 1):
@@ -227,6 +231,7 @@ def onion_fill(img, hole, order, valid_list, half, candidates, seed):
     neighbours (so coherent regions grow). Returns the chosen matches (N x 2).
     """
     h, w = hole.shape
+    nc = img.shape[2]
     known = np.ones((h, w), np.uint8)
     for y in range(h):
         for x in range(w):
@@ -260,7 +265,7 @@ def onion_fill(img, hole, order, valid_list, half, candidates, seed):
             d, c = _masked_distance(img, known, ty, tx, sy, sx, half, best)
             if c > 0 and d < best:
                 best, by, bx = d, sy, sx
-        for c in range(3):
+        for c in range(nc):
             img[ty, tx, c] = img[by, bx, c]
         known[ty, tx] = 1
         match[ty, tx, 0], match[ty, tx, 1] = by, bx
