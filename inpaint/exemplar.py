@@ -25,6 +25,10 @@ means of the absolute grey gradients, Newson et al. 2014), so a flat source of
 the right mean colour does not win over a textured one where the fill is still
 uncertain, which is what turns plain EM fills into smears.
 
+**Locality.** A source's distance adds a small cost growing with the square of
+its offset from the target, so near sources win between similar ones, while
+distant ones stay reachable where nothing near matches.
+
 **Sources.** A source patch must lie wholly outside the hole and outside an
 excluded band around it: the ``ring`` pixels nearest the hole (mask edges and
 anti-aliased object borders) and a band that grows with the hole's size
@@ -65,7 +69,10 @@ class ExemplarConfig:
     ``sigma_percentile`` of the distances; ``sharp_final`` still copies on the last
     iteration). ``texture_weight``: weight of the two texture channels (local mean
     |gradient| of the grey image, grey levels) next to the colour channels in patch
-    distances; 0 compares colour alone. ``seed`` makes the random search reproducible.
+    distances; 0 compares colour alone. ``locality``: cost per squared pixel of
+    offset between a target patch and its source (in full-resolution pixels, added
+    to the patch distance), so that of two similar sources the nearer one wins:
+    the material next to a hole is more often the one behind it. ``seed`` makes the random search reproducible.
     """
 
     patch: int = 7
@@ -79,6 +86,7 @@ class ExemplarConfig:
     sharp_final: bool = True
     sigma_percentile: float = 75.0
     texture_weight: float = 3.0
+    locality: float = 2.0
     start: str = "onion"  # coarsest level's first fill: onion (patch-based, border inwards) or pushpull
     start_candidates: int = 400  # random source patches tried per pixel by the onion start
     seed: int = 0
@@ -208,8 +216,8 @@ def _weights(dist: np.ndarray, percentile: float) -> np.ndarray:
 def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = None) -> np.ndarray:
     """``rgb`` (HxWx3 uint8) with ``hole`` (bool HxW) filled from patches of the rest of the frame.
 
-    Pixels outside ``hole`` are returned unchanged. Raises ValueError on bad shapes
-    and when the frame has no known patch at all.
+    Pixels outside ``hole`` are returned unchanged. Raises ValueError on bad shapes.
+    A frame without a single wholly known patch gets a smooth push-pull fill.
     """
     from inpaint import patchmatch as pm
 
@@ -224,8 +232,8 @@ def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = 
         return rgb.copy()
     half = cfg.patch // 2
     levels = _pyramid(rgb, hole, cfg)
-    if len(levels[0].valid_list) == 0:
-        raise ValueError("no known patch to copy from: the hole leaves too little of the frame")
+    if len(levels[0].valid_list) == 0:  # no whole patch is known (a tiny or nearly covered frame)
+        return push_pull(rgb, hole)
     _start(levels[-1], cfg)
     nnf = None
     depth = len(levels)
@@ -238,21 +246,22 @@ def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = 
         else:
             nnf = _upsample(nnf, levels[li + 1], lv, seed)
         dist = np.empty(n, np.float32)
-        pm.distances(lv.img, lv.targets, nnf, half, dist)
+        lam = np.float32(cfg.locality * 4.0 ** li)
+        pm.distances(lv.img, lv.targets, nnf, half, dist, lam)
         if li < depth - 1:  # the field from the level above gives this level's start
             pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist, cfg.sigma_percentile), half, lv.img)
-            pm.distances(lv.img, lv.targets, nnf, half, dist)
+            pm.distances(lv.img, lv.targets, nnf, half, dist, lam)
         frac = li / (depth - 1) if depth > 1 else 0.0
         iterations = int(round(cfg.fine_iterations + frac * (cfg.coarse_iterations - cfg.fine_iterations)))
         for it in range(iterations):
             pm.patchmatch(lv.img, lv.valid, lv.targets, lv.index, nnf, dist, half,
-                          cfg.search_iterations, seed + 101 * (it + 1))
+                          cfg.search_iterations, seed + 101 * (it + 1), lam)
             last = li == 0 and it == iterations - 1
             if cfg.vote == "best" or (last and cfg.sharp_final):
                 pm.vote_best(lv.img, lv.hole_u8, lv.targets, nnf, dist, half, lv.img)
             else:
                 pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist, cfg.sigma_percentile), half, lv.img)
-            pm.distances(lv.img, lv.targets, nnf, half, dist)
+            pm.distances(lv.img, lv.targets, nnf, half, dist, lam)
     out = rgb.copy()
     out[hole] = np.clip(levels[0].img[..., :3][hole] + 0.5, 0, 255).astype(np.uint8)
     return out

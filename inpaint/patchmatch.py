@@ -7,7 +7,8 @@ from an explicit xorshift seed, so the same inputs give the same outputs.
 
 * :func:`patch_distance` - sum of squared differences between a target patch
   and a source patch, over the target pixels that lie inside the image, with an
-  early exit above a bound.
+  early exit above a bound. The search adds ``lam`` times the squared offset
+  between the two centres (a preference for near sources).
 * :func:`patchmatch` - improves a nearest-neighbour field (Barnes et al. 2009):
   alternating scan order, propagation from the two scan-order neighbours, then a
   random search around the current match with a radius halving down to 1 px.
@@ -62,13 +63,16 @@ def patch_distance(img, ty, tx, sy, sx, half, bound):
 
 
 @njit(cache=True)
-def _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half):
+def _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half, lam):
     h, w = valid.shape
     if sy < 0 or sy >= h or sx < 0 or sx >= w or valid[sy, sx] == 0:
         return
     if sy == nnf[k, 0] and sx == nnf[k, 1]:
         return
-    d = patch_distance(img, ty, tx, sy, sx, half, dist[k])
+    pen = lam * np.float32((sy - ty) * (sy - ty) + (sx - tx) * (sx - tx))
+    if pen >= dist[k]:
+        return
+    d = patch_distance(img, ty, tx, sy, sx, half, dist[k] - pen) + pen
     if d < dist[k]:
         dist[k] = d
         nnf[k, 0] = sy
@@ -76,7 +80,7 @@ def _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half):
 
 
 @njit(cache=True)
-def patchmatch(img, valid, targets, index, nnf, dist, half, iterations, seed):
+def patchmatch(img, valid, targets, index, nnf, dist, half, iterations, seed, lam):
     """Improve ``nnf`` (N x 2 source centres) for ``targets`` (N x 2 target centres) in place.
 
     ``index`` (int32 HxW) maps a target centre to its row in ``targets`` (-1 if
@@ -98,12 +102,12 @@ def patchmatch(img, valid, targets, index, nnf, dist, half, iterations, seed):
             if 0 <= ny < h:
                 m = index[ny, tx]
                 if m >= 0:
-                    _try(img, valid, nnf, dist, k, ty, tx, nnf[m, 0] + step, nnf[m, 1], half)
+                    _try(img, valid, nnf, dist, k, ty, tx, nnf[m, 0] + step, nnf[m, 1], half, lam)
             nx = tx - step
             if 0 <= nx < w:
                 m = index[ty, nx]
                 if m >= 0:
-                    _try(img, valid, nnf, dist, k, ty, tx, nnf[m, 0], nnf[m, 1] + step, half)
+                    _try(img, valid, nnf, dist, k, ty, tx, nnf[m, 0], nnf[m, 1] + step, half, lam)
             # random search around the current best, radius halving
             radius = max_radius
             while radius >= 1:
@@ -111,15 +115,17 @@ def patchmatch(img, valid, targets, index, nnf, dist, half, iterations, seed):
                 state, v = _next(state)
                 sy = nnf[k, 0] + int((2.0 * u - 1.0) * radius)
                 sx = nnf[k, 1] + int((2.0 * v - 1.0) * radius)
-                _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half)
+                _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half, lam)
                 radius //= 2
 
 
 @njit(cache=True)
-def distances(img, targets, nnf, half, out):
-    """``out[k]`` = SSD between target patch ``k`` and its match, for every k."""
+def distances(img, targets, nnf, half, out, lam):
+    """``out[k]`` = SSD between target patch ``k`` and its match plus ``lam`` times their squared offset."""
     for k in range(targets.shape[0]):
-        out[k] = patch_distance(img, targets[k, 0], targets[k, 1], nnf[k, 0], nnf[k, 1], half, _BIG)
+        ty, tx, sy, sx = targets[k, 0], targets[k, 1], nnf[k, 0], nnf[k, 1]
+        out[k] = patch_distance(img, ty, tx, sy, sx, half, _BIG) + lam * np.float32(
+            (sy - ty) * (sy - ty) + (sx - tx) * (sx - tx))
 
 
 @njit(cache=True)

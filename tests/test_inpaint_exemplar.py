@@ -124,3 +124,11 @@ def test_on_a_real_static_shot_the_fill_has_texture():
     assert tex > 0.5 and w1 < 0.5
     assert tex > 2 * tex_telea
     assert np.array_equal(out[~case.hole], case.frame[~case.hole])
+
+
+def test_a_frame_without_a_whole_known_patch_gets_a_smooth_fill():
+    img = noise_texture(12, 12, 6)
+    hole = np.eye(12, dtype=bool) | np.eye(12, dtype=bool)[::-1]
+    out = complete(img, hole)
+    assert np.array_equal(out[~hole], img[~hole])
+    assert out[hole].std() < img.std()  # averaged colours, no garbage
