@@ -132,3 +132,30 @@ def test_a_frame_without_a_whole_known_patch_gets_a_smooth_fill():
     out = complete(img, hole)
     assert np.array_equal(out[~hole], img[~hole])
     assert out[hole].std() < img.std()  # averaged colours, no garbage
+
+
+def test_eval_inpaint_static_protocol_prints_figures_and_writes_pictures(tmp_path, capsys):
+    from PIL import Image
+
+    from tam.cli import main
+
+    seq = tmp_path / "data" / "set" / "shot"
+    (seq / "frames").mkdir(parents=True)
+    (seq / "masks").mkdir()
+    img = noise_texture(48, 64, 7)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[18:30, 26:38] = 255
+    for i in range(2):
+        Image.fromarray(img).save(seq / "frames" / f"{i:05d}.png")
+        Image.fromarray(mask).save(seq / "masks" / f"{i:05d}.png")
+    out = tmp_path / "pictures"
+    code = main(["eval-inpaint", str(tmp_path / "data"), "--protocol", "static", "--size", "64x48",
+                 "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    for name in ("telea", "shiftmap", "base:flow-smooth", "ours:flow", "means over 1 static shots"):
+        assert name in text
+    ours = [line for line in text.splitlines() if line.strip().startswith("ours:flow")][-1].split()
+    assert float(ours[1]) > 0.6 and float(ours[3]) < 0.5  # tex, flicker
+    picture = cv2.imread(str(out / "set_shot.png"))
+    assert picture.shape == (48, 64 * 5, 3)
