@@ -24,8 +24,11 @@ held, so memory does not grow with the video's length):
    time instead of being re-invented on every frame. Known pixels in narrow
    notches of that region (usually a part of the object the mask missed, such as
    a shadowed crevice) are kept out of the spatial fill, which would smear them.
-5. **Temporal smoothing.** Each fill is mixed with the previous output frame
-   carried along the flow (``smoothing``), which damps frame-to-frame jitter.
+5. **Temporal smoothing.** Each propagated fill is mixed with the previous output
+   frame carried along the flow (``smoothing``), which damps frame-to-frame
+   jitter. Pixels from the keyframe are not: they already follow the flow, and
+   mixing them with their own resampled copy would blur them a little more at
+   every frame.
 6. **Blending.** The hole is reconstructed in the gradient domain (a Poisson
    solve guided by the sources' own gradients, fixed by the known pixels around
    the hole), which removes exposure seams between sources.
@@ -608,9 +611,11 @@ class FlowGuidedInpainter(Inpainter):
             samples[idx] = self._samples(filled.astype(np.float32), pts[idx])
 
         if previous is not None and cfg.smoothing > 0 and t > 0:
-            # recursive temporal smoothing: blend with the previous output, carried by the flow
+            # recursive temporal smoothing: blend with the previous output, carried by the flow.
+            # Only propagated pixels: a keyframe's fill is already carried along the same flow,
+            # and blending it with its own resampled copy would only blur it frame after frame
             back = pts + _sample(win.bwd(t), pts)
-            ok = _inside(back, w, h)
+            ok = _inside(back, w, h) & seen
             samples[ok] = (1 - cfg.smoothing) * samples[ok] + cfg.smoothing * self._samples(previous, back[ok])
 
         out = rgb.copy()

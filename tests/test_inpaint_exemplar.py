@@ -159,3 +159,21 @@ def test_eval_inpaint_static_protocol_prints_figures_and_writes_pictures(tmp_pat
     assert float(ours[1]) > 0.6 and float(ours[3]) < 0.5  # tex, flicker
     picture = cv2.imread(str(out / "set_shot.png"))
     assert picture.shape == (48, 64 * 5, 3)
+
+
+def test_a_fill_carried_through_a_zoom_keeps_its_texture():
+    rng = np.random.default_rng(8)
+    scene = cv2.resize(rng.integers(0, 255, (60, 100, 3), dtype=np.uint8), (200, 120),
+                       interpolation=cv2.INTER_CUBIC)
+    scene = np.clip(scene.astype(int) + rng.integers(-30, 30, scene.shape), 0, 255).astype(np.uint8)
+    disc = np.zeros((120, 200), np.uint8)
+    cv2.circle(disc, (110, 60), 16, 1, -1)
+    frames, holes = [], []
+    for i in range(12):  # the camera zooms in on an object that hides the same background throughout
+        m = cv2.getRotationMatrix2D((100, 60), 0, 1 + 0.02 * i)
+        frames.append(cv2.warpAffine(scene, m, (200, 120), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT))
+        holes.append(cv2.warpAffine(disc, m, (200, 120), flags=cv2.INTER_NEAREST) > 0)
+    outs = dict(INPAINTERS.create("flow").inpaint(ArrayFrames(frames), ArrayFrames(holes)))
+    first, last = texture_figures(outs[0], holes[0])[0], texture_figures(outs[11], holes[11])[0]
+    assert first > 0.6
+    assert last > 0.9 * first, (first, last)  # no blur piles up as the fill is carried along
