@@ -92,6 +92,7 @@ class SequenceScore:
     cpu_seconds: float = 0.0  # process CPU time spent in the tracker
     init_j: dict[int, float] = field(default_factory=dict)  # first-frame IoU of click-made masks
     refined: int = 0  # frames re-segmented by the refinement step
+    size: tuple[int, int] = (0, 0)  # frames' (height, width)
 
     @property
     def j(self) -> float:
@@ -147,6 +148,7 @@ def evaluate_sequence(tracker, sequence, init: str = "mask", segmenter=None,
     gt0 = masks[start]
     ids = [int(v) for v in np.unique(gt0) if v != 0]
     score = SequenceScore(sequence.name if hasattr(sequence, "name") else str(sequence))
+    score.size = tuple(gt0.shape[:2])
     if first_masks is None:
         if init == "mask":
             first_masks = gt0
