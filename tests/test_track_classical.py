@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from tam.track.base import TRACKERS
-from tam.track.classical import ClassicalTracker, ClassicalTrackerConfig, _smooth_hist, _texture_bin
+from tam.track.classical import ClassicalTracker, ClassicalTrackerConfig
+from tam.track.classical.appearance import smooth_hist as _smooth_hist, texture_bin as _texture_bin
 from tam.track.evaluate import evaluate_sequence, f_measure, j_measure, score_frames
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
