@@ -1,7 +1,7 @@
 """Benchmark the trackers on every evaluation sequence (semi-supervised, first-frame ground truth).
 
     python bench/bench_track.py [ROOT ...] [--backend NAME] [--starts 0,0.25,0.5] [--max-frames N]
-                                [--threads N] [--only NAME,...] [--no-baseline]
+                                [--threads N] [--only NAME,...] [--set NAME=VALUE ...] [--no-baseline]
 
 ROOT defaults to the public DAVIS sequences with full ground truth next to the
 repository (``../shared/data/davis2016`` and ``../shared/data/davis2017_432x240``).
@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from tam.datasets import find_sequences  # noqa: E402
 from tam.track.base import Tracker  # noqa: E402
-from tam.track.evaluate import SequenceScore, create_tracker, evaluate_sequence  # noqa: E402
+from tam.track.evaluate import evaluate_sequence, mean_over_starts, start_frames  # noqa: E402
 
 DEFAULT_ROOTS = [REPO.parent / "shared" / "data" / "davis2016",
                  REPO.parent / "shared" / "data" / "davis2017_432x240"]
@@ -63,16 +63,19 @@ class DisWarpBaseline(Tracker):
 FULL_SIZE = (480, 854)
 
 
-def _mean_score(name: str, runs: list[SequenceScore]) -> SequenceScore:
-    """One sequence's score over its start frames: per-object J and F averaged, frames and times summed."""
-    out = SequenceScore(name)
-    ids = sorted({k for r in runs for k in r.objects})
-    out.objects = {k: (float(np.mean([r.objects[k][0] for r in runs if k in r.objects])),
-                       float(np.mean([r.objects[k][1] for r in runs if k in r.objects]))) for k in ids}
-    out.frames = sum(r.frames for r in runs)
-    out.seconds = sum(r.seconds for r in runs)
-    out.cpu_seconds = sum(r.cpu_seconds for r in runs)
-    out.size = runs[0].size
+def _settings(pairs: list[str]) -> dict:
+    """``NAME=VALUE`` strings as config keyword arguments (numbers parsed, other values kept as text)."""
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        for kind in (int, float):
+            try:
+                out[name] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[name] = value
     return out
 
 
@@ -85,6 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument("--starts", default="0,0.25,0.5",
                         help="start frames as fractions of each sequence's length (default 0,0.25,0.5)")
     parser.add_argument("--only", default=None, help="comma-separated sequence names to keep")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the backend's config (repeatable), e.g. --set area_grow=1.03")
     parser.add_argument("--threads", type=int, default=2, help="OpenCV threads (0: OpenCV's default)")
     args = parser.parse_args(argv)
     if args.threads > 0:
@@ -95,13 +100,12 @@ def main(argv=None) -> int:
         keep = set(args.only.split(","))
         sequences = [s for s in sequences if s.name in keep or s.name.split("/")[-1] in keep]
     fractions = [float(x) for x in args.starts.split(",")]
-    if not fractions or any(not 0 <= x < 1 for x in fractions):
-        print("--starts: fractions within [0, 1), comma-separated", file=sys.stderr)
-        return 1
     if not sequences:
         print(f"no sequences under {', '.join(map(str, roots))}", file=sys.stderr)
         return 1
-    trackers = [create_tracker(args.backend)]
+    from tam.track.base import TRACKERS
+
+    trackers = [TRACKERS.create(args.backend, **_settings(args.set))]
     if not args.no_baseline:
         trackers.append(DisWarpBaseline())
     try:
@@ -115,10 +119,10 @@ def main(argv=None) -> int:
     table = {t.name: [] for t in trackers}
     for seq in sequences:
         n = len(seq.frames) if args.max_frames is None else min(args.max_frames, len(seq.frames))
-        starts = sorted({int(x * n) for x in fractions})
+        starts = start_frames(n, fractions)
         for tracker in trackers:
             runs = [evaluate_sequence(tracker, seq, max_frames=args.max_frames, start=st) for st in starts]
-            s = _mean_score(seq.name, runs)
+            s = mean_over_starts(seq.name, runs)
             table[tracker.name].append(s)
             per_start = " / ".join(f"{r.jf:.3f}" for r in runs)
             print(f"{seq.name:32s} {tracker.name:10s} {s.j:6.3f} {s.f:6.3f} {s.jf:6.3f} "

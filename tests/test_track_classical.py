@@ -230,3 +230,58 @@ def test_a_moving_object_left_on_the_background_is_found_again():
     # measured J 0.56, F 0.82 over the last 8 frames; 0 / 0 when the lost object is not looked for
     assert scores[3][0] > 0.4 and scores[3][1] > 0.6, scores
     assert scores[0][0] < 0.1, scores
+
+
+# ----------------------------------------------------------------------------- per-call resources, protocol
+def _moving_disc(n=5, h=60, w=90):
+    from tam.frames import ArrayFrames
+
+    rng = np.random.RandomState(0)
+    frames, first = [], None
+    for i in range(n):
+        img = np.full((h, w, 3), (40, 150, 60), np.float32)
+        obj = np.zeros((h, w), np.uint8)
+        yy, xx = np.mgrid[:h, :w]
+        obj[(yy - 30) ** 2 + (xx - 25 - 3 * i) ** 2 <= 12 ** 2] = 1
+        img[obj > 0] = (200, 40, 40)
+        frames.append(np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8))
+        first = obj if first is None else first
+    return ArrayFrames(frames), first
+
+
+def test_worker_thread_belongs_to_the_call_and_concurrent_videos_agree():
+    import threading
+
+    frames, first = _moving_disc()
+    tracker = ClassicalTracker(work_side=90, forest_trees=3, forest_samples=200)
+    alone = dict(tracker.propagate(tracker.init_state(frames), frames, {0: first}, 0, len(frames)))
+    assert len(alone) == len(frames) - 1 and alone[4][30, 37] == 1 and alone[4][30, 10] == 0
+    # the worker thread ends with the call: nothing is left behind for other trackers to share
+    assert not [t for t in threading.enumerate() if t.name.startswith("tam-flow")]
+    # two videos tracked at once by one tracker (two browser tabs) give the answers each gives alone
+    results = [None, None]
+
+    def run(k):
+        results[k] = dict(tracker.propagate(tracker.init_state(frames), frames, {0: first}, 0, len(frames)))
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for out in results:
+        assert sorted(out) == sorted(alone) and all(np.array_equal(out[k], alone[k]) for k in alone)
+
+
+def test_start_frames_and_their_mean():
+    from tam.errors import TamError
+    from tam.track.evaluate import SequenceScore, mean_over_starts, start_frames
+
+    assert start_frames(75, [0, 0.25, 0.5]) == [0, 18, 37]
+    assert start_frames(4, [0, 0.1]) == [0]  # the same frame once
+    with pytest.raises(TamError):
+        start_frames(10, [1.0])
+    a, b = SequenceScore("s", {1: (0.8, 0.6)}, frames=10, seconds=1.0), SequenceScore("s", {1: (0.4, 0.2)}, frames=30,
+                                                                                      seconds=2.0)
+    m = mean_over_starts("s", [a, b])
+    assert m.objects[1] == pytest.approx((0.6, 0.4)) and m.frames == 40 and m.fps == pytest.approx(40 / 3)

@@ -34,7 +34,8 @@ class ClassicalTrackerConfig:
     local_sigma: float = 0.03     # colour noise floor of the local models (Lab / 255)
     local_scale: float = 0.5      # ... computed at this fraction of the working size
     area_shrink: float = 0.95     # an object keeps at least this share of its previous area ...
-    area_grow: float = 1.05       # ... and at most this multiple, unless the evidence is overwhelming
+    area_grow: float = 1.05       # ... and at most this multiple, unless the evidence is overwhelming;
+    area_flow_growth: float = 1.0  # ... the previous area times the growth its flow predicts, at most this (1: none)
     shift_weight: float = 0.8     # share of the whole-object shift (template match) in the motion prior
     shift_scale: float = 0.5      # template matching runs at this fraction of the working size
     redetect_ratio: float = 0.6   # an object whose colour fit falls under this share of its
@@ -92,6 +93,8 @@ class ClassicalTrackerConfig:
                 or self.lost_fast_px <= 0:
             raise ValueError("lost_frames must be >= 0, lost_slow within (0, 1], lost_moving within (0, 1) "
                              "and lost_fast_px > 0")
+        if self.area_flow_growth < 1:
+            raise ValueError("area_flow_growth must be >= 1")
         if self.cut_weight < 0 or self.cut_band < 1 or not 0 <= self.cut_min_thickness < self.cut_thickness:
             raise ValueError("cut_weight must be >= 0, cut_band >= 1 and "
                              "0 <= cut_min_thickness < cut_thickness")

@@ -95,7 +95,7 @@ class Motion:
     blurred: np.ndarray   # L x h x w their wide blur
     present: np.ndarray   # L x h x w each label's presence nearby, in [0, 1]
     log_prior: np.ndarray  # L x h x w motion_weight * log(prior)
-    kept: np.ndarray      # objects' share of mass still in the frame (1 unless at the edge)
+    growth: np.ndarray    # each object's area change the flow predicts (see _flow_growth)
 
 
 def motion_cue(flows: FlowPair, prev, cur, prob: np.ndarray, grid: Grid, blur_sigma: float,
@@ -109,7 +109,7 @@ def motion_cue(flows: FlowPair, prev, cur, prob: np.ndarray, grid: Grid, blur_si
     warped = np.stack([cv2.remap(p, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
                        for p in prob])
     warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
-    kept = _kept_in_frame(prob, warped)
+    growth = _flow_growth(prob, warped, cfg.area_flow_growth)
     if cfg.shift_weight > 0:
         for i, moved in enumerate(shift_objects(prev.lab, cur.lab, prob, cfg.shift_scale), 1):
             if moved is not None:
@@ -121,22 +121,28 @@ def motion_cue(flows: FlowPair, prev, cur, prob: np.ndarray, grid: Grid, blur_si
     near = present / (present.sum(0, keepdims=True) + 1e-12)
     prior = (1 - cfg.prior_floor) * prior + cfg.prior_floor * near
     log_prior = np.log(prior + PRIOR_EPS) * cfg.motion_weight
-    return Motion(back, mx, my, conf, warped, blurred, present, log_prior, kept)
+    return Motion(back, mx, my, conf, warped, blurred, present, log_prior, growth)
 
 
-def _kept_in_frame(prob: np.ndarray, warped: np.ndarray) -> np.ndarray:
-    """Each object's share of mass the flow kept in the frame, for objects at the frame's edge (else 1).
+def _flow_growth(prob: np.ndarray, warped: np.ndarray, most: float) -> np.ndarray:
+    """Each object's area change from the previous frame that the flow predicts (its warped mass over its mass).
 
-    An object at the edge may be leaving: the mass the flow carries out of the
-    frame is lost, and its area may shrink as fast.
+    An object at the frame's edge may be leaving: the mass the flow carries out
+    of the frame is lost, and its area may shrink as fast (at most 1). Elsewhere
+    an object coming closer grows as its flow spreads out, by at most ``most``
+    a frame; the flow's errors erode thin objects, so a shrinking mass is not
+    followed there (at least 1).
     """
-    kept = np.ones(prob.shape[0] - 1)
+    growth = np.ones(prob.shape[0] - 1)
     e = EDGE_PX
     for i in range(prob.shape[0] - 1):
         p = prob[i + 1]
-        if max(p[:e].max(), p[-e:].max(), p[:, :e].max(), p[:, -e:].max()) > EDGE_LEVEL:
-            kept[i] = min(1.0, float(warped[i + 1].sum()) / (float(p.sum()) + 1e-6))
-    return kept
+        at_edge = max(p[:e].max(), p[-e:].max(), p[:, :e].max(), p[:, -e:].max()) > EDGE_LEVEL
+        if not at_edge and most <= 1:
+            continue
+        ratio = float(warped[i + 1].sum()) / (float(p.sum()) + 1e-6)
+        growth[i] = min(1.0, ratio) if at_edge else min(most, max(1.0, ratio))
+    return growth
 
 
 def shift_objects(prev: np.ndarray, cur: np.ndarray, prob: np.ndarray, scale: float) -> np.ndarray:

@@ -171,8 +171,8 @@ class ClassicalTracker(Tracker):
             cues.forest_posterior = forest_job.result()
         smooth = fusion.guided_smooth(fusion.fuse(cues, cfg), cur.guide, seg.prev_area, cfg)
         if cfg.area_shrink < 1 or cfg.area_grow > 1:
-            # an object leaving the frame may shrink as fast as its warped mass does
-            seg.prev_area = fusion.balance_areas(smooth, seg.prev_area * np.minimum(1.0, mo.kept),
+            # the reference area follows the flow: an object leaving the frame shrinks, one coming closer grows
+            seg.prev_area = fusion.balance_areas(smooth, seg.prev_area * mo.growth,
                                                  cfg.area_shrink, cfg.area_grow)
         arg = fusion.argmax(smooth)
         if cfg.cut_weight > 0:
