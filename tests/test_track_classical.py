@@ -285,3 +285,24 @@ def test_start_frames_and_their_mean():
                                                                                       seconds=2.0)
     m = mean_over_starts("s", [a, b])
     assert m.objects[1] == pytest.approx((0.6, 0.4)) and m.frames == 40 and m.fps == pytest.approx(40 / 3)
+
+
+def test_reference_area_follows_the_flow_up_but_not_down_and_shrinks_at_the_edge():
+    from tam.track.classical.motion import _flow_growth
+
+    prob = np.zeros((3, 40, 60), np.float32)
+    prob[1, 10:20, 20:30] = 1.0   # inside the frame
+    prob[2, 10:20, 0:10] = 1.0    # touching the left edge
+    prob[0] = 1 - prob[1] - prob[2]
+    warped = prob.copy()
+    warped[1, 9:21, 19:31] = 1.0  # coming closer: 144 / 100 px
+    warped[2, 10:20, 0:10] = 0.0
+    warped[2, 10:20, 0:8] = 1.0   # leaving: 80 / 100 px
+    assert _flow_growth(prob, warped, 1.3) == pytest.approx([1.3, 0.8], abs=1e-4)  # growth capped at 1.3
+    assert _flow_growth(prob, warped, 1.0) == pytest.approx([1.0, 0.8], abs=1e-4)  # off: only the edge
+    eroded = prob.copy()
+    eroded[1, 10:20, 20:28] = 1.0
+    eroded[1, 10:20, 28:30] = 0.0  # the flow's errors ate into it: not followed
+    assert _flow_growth(prob, eroded, 1.3)[0] == 1.0
+    with pytest.raises(ValueError):
+        ClassicalTrackerConfig(area_flow_growth=0.9)

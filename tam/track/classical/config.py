@@ -35,7 +35,7 @@ class ClassicalTrackerConfig:
     local_scale: float = 0.5      # ... computed at this fraction of the working size
     area_shrink: float = 0.95     # an object keeps at least this share of its previous area ...
     area_grow: float = 1.05       # ... and at most this multiple, unless the evidence is overwhelming;
-    area_flow_growth: float = 1.0  # ... the previous area times the growth its flow predicts, at most this (1: none)
+    area_flow_growth: float = 1.3  # ... the previous area times the growth its flow predicts, at most this (1: none)
     shift_weight: float = 0.8     # share of the whole-object shift (template match) in the motion prior
     shift_scale: float = 0.5      # template matching runs at this fraction of the working size
     redetect_ratio: float = 0.6   # an object whose colour fit falls under this share of its

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from tam.errors import MaskError
@@ -40,9 +41,6 @@ from tam.track.classical.state import (
     ClassicalTrackerState, WorkFrame, forget_other_keyframes, keyframe_digest, new_state, soft_labels, to_work,
     work_frame,
 )
-
-# the cut and the answer treat probability above this as "in the object" (sharpened next prior)
-ONEHOT_LEVEL = 0.5
 
 
 @dataclass
@@ -214,8 +212,6 @@ class ClassicalTracker(Tracker):
 
     def _local_cue(self, seg: Segment, cur: WorkFrame, mo: motion.Motion) -> np.ndarray:
         """Local colour log-likelihoods (L x h x w), computed at ``local_scale`` of the working size."""
-        import cv2
-
         cfg = self.config
         h, w = cur.gray.shape
         prev_lab = cv2.remap(seg.prev.lab, mo.map_x, mo.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -224,7 +220,7 @@ class ClassicalTracker(Tracker):
             return appearance.local_loglik(cur.lab, prev_lab, weights, cfg.local_radius, cfg.local_sigma)
         # window statistics vary slowly: computed at a reduced size, the boundary is the guided
         # filter's and the cut's job
-        sw, sh = max(8, int(w * cfg.local_scale)), max(8, int(h * cfg.local_scale))
+        sw, sh = max(motion.MIN_SIDE, int(w * cfg.local_scale)), max(motion.MIN_SIDE, int(h * cfg.local_scale))
 
         def shrink(a):
             return cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
