@@ -30,7 +30,7 @@ class ClassicalTrackerConfig:
     guided_scale: float = 25.0    # ... an object's radius is sqrt(its area) / guided_scale, at least 1
     guided_eps: float = 1e-3      # guided filter regulariser (image in [0, 1])
     local_radius: int = 12        # window of the local colour models (working px)
-    local_weight: float = 0.5     # exponent of the local colour likelihood
+    local_weight: float = 0.25    # exponent of the local colour likelihood
     local_sigma: float = 0.03     # colour noise floor of the local models (Lab / 255)
     local_scale: float = 0.5      # ... computed at this fraction of the working size
     area_shrink: float = 0.95     # an object keeps at least this share of its previous area ...
