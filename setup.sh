@@ -13,4 +13,10 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
 fi
 
 python3 -m pip install -q -r requirements.txt
-python3 -c "import cv2, av, maxflow, skimage; print('set-up complete')"
+# a package that depends on the plain opencv-python (scenedetect does) overwrites the contrib build's
+# cv2 module, which then lacks ximgproc and ml: put the contrib build's files back
+if ! python3 -c "import cv2; cv2.ximgproc.createGuidedFilter; cv2.ml.RTrees_create" 2>/dev/null; then
+  python3 -m pip install -q --force-reinstall --no-deps \
+    "opencv-contrib-python-headless==$(python3 -c 'import importlib.metadata as m; print(m.version("opencv-contrib-python-headless"))')"
+fi
+python3 -c "import cv2, av, maxflow, skimage; cv2.ximgproc.createGuidedFilter; print('set-up complete')"

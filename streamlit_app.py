@@ -31,6 +31,8 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from inpaint.base import INPAINTERS
 from inpaint.render import HoleConfig
 from tam import masks as maskio
+from tam.codecs import CODECS
+from tam import ui_brush
 from tam.errors import TamError
 from tam.project import Project, default_root, delete_project, list_projects
 from tam.segment.base import SEGMENTERS
@@ -43,6 +45,10 @@ SAMPLE = Path(__file__).resolve().parent / "assets" / "bigbuckbunny.mp4"
 VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi"]
 RESOLUTIONS = [854, 640, 427, 1280, 0]  # longest side of the working frames; 0 = the source's size
 RENDER_NAME = "removed.mp4"
+RENDER_STEM = "removed"  # renders/removed.<codec's suffix>, or a folder for PNGs
+CODEC_MIME = {".mp4": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska"}
+DOWNLOAD_LABEL = {"h264": "Download MP4", "h265": "Download H.265 MP4", "prores": "Download ProRes",
+                  "prores4444": "Download ProRes 4444", "ffv1": "Download FFV1", "png": "Download 16-bit PNGs (zip)"}
 CANVAS_KEY = "canvas"
 PREVIEW_WIDTH = 960  # before/after stills are sent to the browser at most this wide
 INLINE_VIDEO_BYTES = 64 * 2**20  # larger clips are played only on request
@@ -120,6 +126,10 @@ def open_project(path: Path) -> Project:
     ss.pop("preview_result", None)
     ss.pop("studio", None)
     st.query_params["project"] = project.path.name
+    if not project.cuts_known:
+        with st.spinner("Finding the shot cuts..."):
+            for _ in project.find_cuts():
+                pass
     return project
 
 
@@ -263,7 +273,7 @@ def consume_click(studio: Studio, shared: SharedBackends, frame: int, object_id:
 # -- drawing ---------------------------------------------------------------------------
 
 def canvas_image(studio: Studio, frame: int) -> np.ndarray:
-    """The working frame with the masks tinted and this frame's clicks drawn."""
+    """The working frame with the masks tinted and this frame's clicks, strokes and boxes drawn."""
     p = studio.project
     rgb = maskio.overlay(p.frames[frame], studio.labels_at(frame))
     sx = p.proxy_size[0] / p.source_size[0]
@@ -274,16 +284,19 @@ def canvas_image(studio: Studio, frame: int) -> np.ndarray:
             c = (int(round(x * sx)), int(round(y * sy)))
             cv2.circle(rgb, c, r + 1, (255, 255, 255), -1, cv2.LINE_AA)
             cv2.circle(rgb, c, r, (40, 200, 60) if label else (230, 40, 40), -1, cv2.LINE_AA)
-    return rgb
+    return ui_brush.draw_marks(rgb, p, frame)
 
 
 def timeline_image(project: Project, frame: int, width: int = 800, height: int = 14) -> np.ndarray:
-    """A strip, one column per frame: grey untracked, blue tracked, orange keyframe, white = here."""
+    """A strip, one column per frame: grey untracked, blue tracked, orange keyframe, red shot cut, white = here."""
     n = project.num_frames
     strip = np.full((1, n, 3), 70, np.uint8)
     strip[0, project.tracked_frames()] = (60, 120, 200)
     strip[0, project.keyframe_indices()] = (250, 160, 30)
     img = cv2.resize(strip, (width, height), interpolation=cv2.INTER_NEAREST)
+    for cut in project.cuts() if project.cuts_known else []:
+        cx = int(cut * width / n)
+        img[:, max(0, cx - 2):cx + 2] = (230, 40, 40)
     x = int((frame + 0.5) * width / n)
     img[:, max(0, x - 1):x + 2] = 255
     return img
@@ -344,22 +357,26 @@ def _rename(project: Project, object_id: int, key: str) -> None:
 
 def prompt_panel(studio: Studio, shared: SharedBackends, frame: int, object_id: int | None,
                  busy: bool) -> None:
-    """This frame's clicks for the chosen object: a summary, undo and clear."""
+    """This frame's prompt for the chosen object (clicks, strokes, box): a summary, undo and clear."""
     p = studio.project
     if object_id is None:
         return
-    clicks = p.prompt(frame, object_id)["clicks"]
+    prompt = p.prompt(frame, object_id)
+    clicks = prompt["clicks"]
     labels = studio.labels_at(frame)
     share = float((labels == object_id).mean()) * 100
     pos = sum(1 for c in clicks if c[2])
     st.caption(f"Frame {frame} · object {object_id}: {len(clicks)} click(s) "
-               f"({pos} positive) · mask {share:.1f}% of the frame")
+               f"({pos} positive){ui_brush.prompt_summary(prompt)} · mask {share:.1f}% of the frame")
+    prompted = bool(clicks or prompt["strokes"] or prompt["box"] is not None)
     a, b = st.columns(2)
-    if a.button("Undo click", key="undo_click", disabled=busy or not clicks, width="stretch"):
-        p.undo_click(frame, object_id)
+    if a.button("Undo", key="undo_click", disabled=busy or not prompted, width="stretch",
+                help="take back the last click, stroke or box"):
+        p.undo(frame, object_id)
         resegment(studio, shared, frame, object_id)
         st.rerun()
-    if b.button("Clear clicks", key="clear_clicks", disabled=busy or not clicks, width="stretch"):
+    if b.button("Clear", key="clear_clicks", disabled=busy or not prompted, width="stretch",
+                help="remove every click, stroke and box of this object on this frame"):
         p.clear_prompt(frame, object_id)
         resegment(studio, shared, frame, object_id)
         st.rerun()
@@ -402,6 +419,11 @@ def track_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) 
                               "lowered accuracy on the benchmark")
     tracked = len(p.tracked_frames())
     st.caption(f"{tracked}/{p.num_frames} frames have a mask.")
+    stops = studio.cut_stops(direction, frame if frame in keys else None) if keys else []
+    if stops:
+        st.info(f"Tracking stops at the shot cut{'s' if len(stops) > 1 else ''} before frame "
+                f"{', '.join(map(str, stops))}: a mask is never carried into another shot. "
+                "If the object is there too, click it again in that shot.", icon=":material/content_cut:")
     if st.button("Track", key="track", type="primary", disabled=busy or not keys, width="stretch"):
         start = frame if frame in keys else None
         lock = shared.locks["segmenter"]
@@ -491,17 +513,20 @@ def remove_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool)
                              "after": shrink(after)}
         except TamError as e:
             st.error(str(e))
-    out = p.renders_dir() / RENDER_NAME
+    codec = st.selectbox("Codec", list(CODECS), key="render_codec", format_func=lambda c: CODECS[c].summary,
+                         help="ProRes and FFV1 keep 10-bit sources 10-bit; FFV1 and PNG leave every pixel outside "
+                              "the hole exactly as decoded. Colour tags, timecode, frame rate and all audio are kept.")
+    out = render_path(p, codec)
     if b.button("Render the clip", key="render", type="primary", disabled=busy or not ids or not has_masks,
                 width="stretch"):
-        start_job("render", studio, shared, lambda s, stop: s.render(out, ids, stop))
+        start_job("render", studio, shared, lambda s, stop: s.render(out, ids, stop, codec=codec))
     prev = ss.get("preview_result")
     if prev and prev["project"] == str(p.path):
         st.caption(f"Frame {prev['frame']}: before and after")
         l, r = st.columns(2)
         l.image(prev["before"], caption="before", width="stretch")
         r.image(prev["after"], caption="after", width="stretch")
-    if out.exists() and not busy:
+    if out.exists() and not busy and out.suffix == ".mp4":
         masks_dir = p.path / "masks"
         if masks_dir.exists() and masks_dir.stat().st_mtime > out.stat().st_mtime:
             st.info("The masks changed after this render: render again to include the changes.")
@@ -518,18 +543,47 @@ def remove_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool)
 def export_panel(studio: Studio, ids: list[int], busy: bool) -> None:
     """Downloads: the rendered MP4, the mask PNGs (zip) and the matte video, made on demand."""
     p = studio.project
-    out = p.renders_dir() / RENDER_NAME
+    codec = st.session_state.get("render_codec", "h264")
+    out = render_path(p, codec)
     has_masks = bool(p.tracked_frames())
     cols = st.columns(3)
-    cols[0].download_button("Download MP4", data=lambda: out.read_bytes(), file_name=f"{p.name}-removed.mp4",
-                            mime="video/mp4", key="download_mp4", disabled=busy or not out.exists(),
-                            on_click="ignore", width="stretch")
+    name = f"{p.name}-removed{out.suffix or '-png16.zip'}"
+    cols[0].download_button(DOWNLOAD_LABEL[codec], data=lambda: render_bytes(out), file_name=name,
+                            mime=CODEC_MIME.get(out.suffix, "application/zip"), key="download_mp4",
+                            disabled=busy or not out.exists(), on_click="ignore", width="stretch")
     cols[1].download_button("Download mask PNGs (zip)", data=lambda: masks_zip(studio),
                             file_name=f"{p.name}-masks.zip", mime="application/zip", key="download_masks",
                             disabled=busy or not has_masks, on_click="ignore", width="stretch")
     cols[2].download_button("Download matte video", data=lambda: matte_video(studio, ids),
                             file_name=f"{p.name}-matte.mp4", mime="video/mp4", key="download_matte",
                             disabled=busy or not has_masks, on_click="ignore", width="stretch")
+    more = st.columns(2)
+    more[0].download_button("Download 16-bit mattes (zip)", data=lambda: mattes_zip(studio),
+                            file_name=f"{p.name}-mattes16.zip", mime="application/zip", key="download_mattes16",
+                            disabled=busy or not has_masks, on_click="ignore", width="stretch")
+    more[1].download_button("Download ProRes 4444 matte with alpha",
+                            data=lambda: matte_video(studio, ids, ".mov"), file_name=f"{p.name}-matte.mov",
+                            mime="video/quicktime", key="download_matte_prores",
+                            disabled=busy or not has_masks, on_click="ignore", width="stretch")
+
+
+def render_path(project: Project, codec: str) -> Path:
+    """Where the render with ``codec`` goes (the H.264 one keeps its historical name)."""
+    if codec == "h264":
+        return project.renders_dir() / RENDER_NAME
+    spec = CODECS[codec]
+    return project.renders_dir() / (RENDER_STEM + f"-{codec}" + ("" if spec.is_sequence else spec.suffixes[0]))
+
+
+def render_bytes(out: Path) -> bytes:
+    """A render's file, or a PNG sequence's folder as a zip."""
+    if out.is_file():
+        return out.read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for f in sorted(out.iterdir()):
+            z.write(f, f"{out.name}/{f.name}")
+    return buf.getvalue()
 
 
 def masks_zip(studio: Studio) -> bytes:
@@ -545,10 +599,25 @@ def masks_zip(studio: Studio) -> bytes:
         return buf.getvalue()
 
 
-def matte_video(studio: Studio, ids: list[int] | None) -> bytes:
+def mattes_zip(studio: Studio) -> bytes:
+    """Per-object 16-bit PNG mattes at the source's size, zipped."""
+    studio = Studio(Project.open(studio.project.path), studio.config, studio.backends)  # runs off-page
+    with tempfile.TemporaryDirectory(prefix="tam-mattes-") as tmp:
+        folder = Path(tmp) / "mattes"
+        for _ in studio.export_mattes(folder, depth=16):
+            pass
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+            for f in sorted(folder.rglob("*.png")):
+                z.write(f, f"mattes/{f.relative_to(folder)}")
+        return buf.getvalue()
+
+
+def matte_video(studio: Studio, ids: list[int] | None, suffix: str = ".mp4") -> bytes:
+    """The removal matte: white-on-black H.264 (.mp4) or ProRes 4444 with alpha (.mov)."""
     studio = Studio(Project.open(studio.project.path), studio.config, studio.backends)  # runs off-page
     with tempfile.TemporaryDirectory(prefix="tam-matte-") as tmp:
-        path = Path(tmp) / "matte.mp4"
+        path = Path(tmp) / f"matte{suffix}"
         for _ in studio.export_matte_video(path, ids):
             pass
         return path.read_bytes()
@@ -558,7 +627,8 @@ def welcome() -> None:
     st.title("Video object removal studio")
     st.markdown(
         "Open a clip from the sidebar: **the sample clip**, an upload, or a saved project. Then\n"
-        "1. click the object on a frame (positive and negative clicks) until its mask is right;\n"
+        "1. click the object on a frame (positive and negative clicks) until its mask is right; where clicks\n"
+        "   fall short, paint with the brush (add or erase) or drag a box around it;\n"
         "2. **track** it through the clip, scrub to check it, and fix any frame with more clicks;\n"
         "3. **preview** the removal on a frame, **render** the clip, and download the result.\n\n"
         "Everything is saved in the project folder as you go: reopen it any time.")
@@ -581,14 +651,21 @@ def studio_page(studio: Studio, shared: SharedBackends) -> None:
         object_id, positive = objects_panel(p, busy)
     with left:
         frame = frame_controls(p)
+        tool, radius = ui_brush.tool_bar(busy)
         try:
             consume_click(studio, shared, frame, object_id, positive, busy)
+            if ui_brush.consume_drawing(p, frame, object_id, busy):
+                resegment(studio, shared, frame, object_id)
         except TamError as e:
             st.error(str(e))
-        streamlit_image_coordinates(canvas_image(ss["studio"][1], frame), key=CANVAS_KEY, width="stretch",
-                                    image_format="JPEG", jpeg_quality=90, cursor="crosshair")
+        if tool == "click":
+            streamlit_image_coordinates(canvas_image(ss["studio"][1], frame), key=CANVAS_KEY, width="stretch",
+                                        image_format="JPEG", jpeg_quality=90, cursor="crosshair")
+        else:
+            ui_brush.draw_surface(canvas_image(ss["studio"][1], frame), tool, radius, disabled=busy)
         st.image(timeline_image(p, frame), width="stretch",
-                 caption="mask timeline: orange = clicked keyframe, blue = tracked, white = this frame")
+                 caption="mask timeline: orange = clicked keyframe, blue = tracked, red = shot cut, "
+                         "white = this frame")
         # st.video sends the whole file on every run, so the players are drawn only when asked for
         if st.toggle("Play the source clip", key="show_player"):
             st.video(str(p.source_path))

@@ -36,7 +36,12 @@ class Inpainter(Backend, ABC):
 INPAINTERS: Registry[Inpainter] = Registry("inpainter", default="flow")
 INPAINTERS.register(
     "flow", "inpaint.flow_guided:FlowGuidedInpainter",
-    "flow-guided video completion: propagate seen pixels, fill the rest on keyframes (no weights)",
+    "flow-guided video completion: propagate seen pixels, fill the never-seen rest on keyframes "
+    "with patches from the frame (no weights)",
+)
+INPAINTERS.register(
+    "flow-smooth", "inpaint.flow_guided:SmoothFlowInpainter",
+    "flow-guided video completion with a smooth (Telea) fill of never-seen pixels (faster, no texture)",
 )
 INPAINTERS.register(
     "telea", "inpaint.spatial:TeleaInpainter",

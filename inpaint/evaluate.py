@@ -13,7 +13,11 @@ so the score measures how well the background is completed:
   changes its mind every frame scores high; a perfect completion scores 0;
 * frames per second of the backend alone (wall and CPU time).
 
-Run as ``python -m tam eval-inpaint ROOT [--backend NAME] [--size 432x240]``.
+Run as ``python -m tam eval-inpaint ROOT [--backend NAME] [--baseline NAME] [--size 432x240]
+[--out DIR]``. The baseline backend (default ``flow-smooth``, the smooth keyframe
+fill) is scored in the same run, and a side-by-side PNG of each sequence's middle
+frame (hole, baseline, ours, truth) goes to ``--out``. ``--protocol static``
+runs the static-shot protocol instead (:mod:`inpaint.evaluate_static`).
 """
 from __future__ import annotations
 
@@ -107,14 +111,15 @@ def flicker_error(prev_out, out, prev_true, true, region) -> tuple[float, int]:
     return float(np.abs(d_out - d_true).mean(axis=1).sum()), int(region.sum())
 
 
-def evaluate_case(inpainter, case: Case) -> CaseResult:
+def evaluate_case(inpainter, case: Case, keep: int | None = None) -> CaseResult:
+    """Figures of ``inpainter`` on ``case``; with ``keep``, that output frame is in ``.kept``."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     from tam.frames import ArrayFrames
 
     psnrs, ssims = [], []
     fl_sum, fl_n = 0.0, 0
-    prev = None
+    prev = kept = None
     wall = cpu = 0.0
     t0, c0 = time.perf_counter(), time.process_time()
     for i, out in inpainter.inpaint(ArrayFrames(case.frames), ArrayFrames(case.holes)):
@@ -128,10 +133,15 @@ def evaluate_case(inpainter, case: Case) -> CaseResult:
             s, n = flicker_error(prev, out, case.frames[i - 1], truth, region)
             fl_sum, fl_n = fl_sum + s, fl_n + n
         prev = out
+        if i == keep:
+            kept = out
         t0, c0 = time.perf_counter(), time.process_time()
     hole_fraction = float(np.mean([h.mean() for h in case.holes]))
-    return CaseResult(case.name, len(psnrs), hole_fraction, float(np.mean(psnrs)), float(np.mean(ssims)),
-                      fl_sum / max(fl_n, 1), wall, cpu)
+    result = CaseResult(case.name, len(psnrs), hole_fraction, float(np.mean(psnrs)), float(np.mean(ssims)),
+                        fl_sum / max(fl_n, 1), wall, cpu)
+    if keep is not None:
+        result.kept = kept
+    return result
 
 
 def summary(results: list[CaseResult]) -> CaseResult:
@@ -153,20 +163,44 @@ def format_row(r: CaseResult) -> str:
             f"{r.flicker:>8.2f} {r.fps:>6.2f} {cpu_fps:>8.2f}")
 
 
-def run_protocol(inpainter, cases: list[Case], echo=print) -> list[CaseResult]:
+def run_protocol(inpainter, cases: list[Case], echo=print, keep_middle: bool = False) -> list[CaseResult]:
+    """Score ``inpainter`` on every case; ``keep_middle`` keeps each middle output in ``.kept``."""
     echo(HEADER)
     results = []
     for case in cases:
-        r = evaluate_case(inpainter, case)
+        r = evaluate_case(inpainter, case, len(case.frames) // 2 if keep_middle else None)
         results.append(r)
         echo(format_row(r))
     echo(format_row(summary(results)))
     return results
 
 
+def write_pictures(out_dir: Path, cases: list[Case], baseline: list[CaseResult] | None,
+                   ours: list[CaseResult]) -> None:
+    """One PNG per case: its middle frame's hole, the baseline's and our fills, the truth."""
+    from inpaint.fill_metrics import show_hole, side_by_side
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for k, case in enumerate(cases):
+        mid = len(case.frames) // 2
+        columns = [("hole", show_hole(case.frames[mid], case.holes[mid]))]
+        if baseline is not None:
+            columns.append(("baseline", baseline[k].kept))
+        columns += [("ours", ours[k].kept), ("truth", case.frames[mid])]
+        side_by_side(out_dir / f"{case.name}.png", columns)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", help="data folder holding davis2016/<sequence>/{frames,masks}")
+    parser.add_argument("--protocol", choices=("moving", "static"), default="moving",
+                        help="moving: holes moved from the next sequence, scored against the truth (default); "
+                             "static: each sequence's first frame repeated, its own object as the hole, "
+                             "scored by how the fill looks (tex, w1, flicker)")
     parser.add_argument("--backend", default=None, help="inpainter backend (default: the registry's default)")
+    parser.add_argument("--baseline", default="flow-smooth",
+                        help="backend scored in the same run for comparison ('none': skip; default flow-smooth)")
+    parser.add_argument("--out", default=None,
+                        help="folder for the side-by-side PNGs (default eval-inpaint-<protocol>; '' for none)")
     parser.add_argument("--size", default="432x240", help="working size WxH (default 432x240)")
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence")
     parser.add_argument("--sequence", action="append", default=None,
@@ -178,8 +212,41 @@ def main(args: argparse.Namespace) -> int:
 
     size = parse_size(args.size)
     inpainter = INPAINTERS.create(args.backend)
+    baseline = None if args.baseline in ("", "none") else INPAINTERS.create(args.baseline)
+    out = Path(f"eval-inpaint-{args.protocol}" if args.out is None else args.out) if args.out != "" else None
+    if args.protocol == "static":
+        return _main_static(args, size, inpainter, baseline, out)
     cases = load_cases(args.root, size, args.max_frames, args.sequence)
     print(f"video completion, backend {inpainter.name or args.backend}, {size[0]}x{size[1]}, "
           f"holes: next sequence's masks dilated {HOLE_DILATION}x{HOLE_DILATION}")
-    run_protocol(inpainter, cases)
+    base_rows = None
+    if baseline is not None:
+        print(f"\nbaseline {baseline.name or args.baseline}")
+        base_rows = run_protocol(baseline, cases, keep_middle=out is not None)
+        print(f"\nours {inpainter.name or args.backend}")
+    rows = run_protocol(inpainter, cases, keep_middle=out is not None)
+    if base_rows is not None:
+        o, b = summary(rows), summary(base_rows)
+        print(f"ours vs baseline: PSNR {o.psnr - b.psnr:+.3f} dB, SSIM {o.ssim - b.ssim:+.4f}, "
+              f"flicker {o.flicker - b.flicker:+.3f}, speed x{o.fps / b.fps:.2f}")
+    if out is not None:
+        write_pictures(out, cases, base_rows, rows)
+        print(f"pictures: {out}/")
+    return 0
+
+
+def _main_static(args, size, inpainter, baseline, out) -> int:
+    from inpaint.evaluate_static import (STATIC_DILATION, STATIC_FRAMES, PerFrame, load_static_cases,
+                                         run_static, shiftmap, telea)
+
+    cases = load_static_cases(args.root, size, args.sequence)
+    print(f"static shots, {len(cases)} sequences at {size[0]}x{size[1]}: frame 0 repeated {STATIC_FRAMES} "
+          f"times, hole = its object mask dilated {STATIC_DILATION} px; figures on frame {STATIC_FRAMES // 2}")
+    fills = {"telea": PerFrame("telea", telea), "shiftmap": PerFrame("shiftmap", shiftmap)}
+    if baseline is not None:
+        fills[f"base:{baseline.name or args.baseline}"] = baseline
+    fills[f"ours:{inpainter.name or args.backend}"] = inpainter
+    run_static(fills, cases, out)
+    if out is not None:
+        print(f"pictures: {out}/")
     return 0

@@ -24,8 +24,11 @@ held, so memory does not grow with the video's length):
    time instead of being re-invented on every frame. Known pixels in narrow
    notches of that region (usually a part of the object the mask missed, such as
    a shadowed crevice) are kept out of the spatial fill, which would smear them.
-5. **Temporal smoothing.** Each fill is mixed with the previous output frame
-   carried along the flow (``smoothing``), which damps frame-to-frame jitter.
+5. **Temporal smoothing.** Each propagated fill is mixed with the previous output
+   frame carried along the flow (``smoothing``), which damps frame-to-frame
+   jitter. Pixels from the keyframe are not: they already follow the flow, and
+   mixing them with their own resampled copy would blur them a little more at
+   every frame.
 6. **Blending.** The hole is reconstructed in the gradient domain (a Poisson
    solve guided by the sources' own gradients, fixed by the known pixels around
    the hole), which removes exposure seams between sources.
@@ -65,7 +68,7 @@ _FLOW_PRESETS = {  # name -> (DIS preset, finest pyramid level or None for the p
     "fine": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, 0),  # medium, refined down to full resolution
 }
 _COMBINE = ("nearest", "weighted", "equal")
-_FILLERS = ("telea", "ns")
+_FILLERS = ("exemplar", "telea", "ns")
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,9 @@ class FlowGuidedConfig:
     interpolation: str = "linear"  # sampling of source colours: linear or cubic
     smoothing: float = 0.4  # weight of the previous output (carried by the flow) in each fill
     poisson: bool = True  # gradient-domain blending of the fill
-    filler: str = "telea"  # default keyframe filler: telea or ns (OpenCV)
-    filler_radius: int = 5
+    filler: str = "exemplar"  # keyframe filler: exemplar (patch-based), or telea / ns (OpenCV, smooth)
+    filler_radius: int = 5  # telea / ns only
+    filler_seed: int = 0  # exemplar only: seed of its random search
 
     def __post_init__(self):
         if self.passes < 1:
@@ -116,6 +120,17 @@ class FlowGuidedConfig:
             raise ValueError(f"filler must be one of {_FILLERS}, got {self.filler!r}")
         if self.filler_radius < 1:
             raise ValueError("filler_radius must be >= 1")
+        if self.filler_seed < 0:
+            raise ValueError(f"filler_seed must be >= 0, got {self.filler_seed}")
+
+
+def default_filler(cfg: FlowGuidedConfig) -> KeyframeFiller:
+    """The keyframe filler named by ``cfg.filler``."""
+    if cfg.filler == "exemplar":
+        from inpaint.exemplar import ExemplarConfig, exemplar_filler
+
+        return exemplar_filler(ExemplarConfig(seed=cfg.filler_seed))
+    return opencv_filler(cfg.filler, cfg.filler_radius)
 
 
 def opencv_filler(method: str = "telea", radius: int = 5) -> KeyframeFiller:
@@ -435,8 +450,9 @@ class FlowGuidedInpainter(Inpainter):
     uint8 image whose never-seen pixels are used (those outside ``hole`` are
     ignored). It is called rarely, by the first pass only (when new content must
     be invented), and the fill it returns is carried along the flow to the
-    following frames. The default is OpenCV's Telea
-    method; a generative model (e.g. Stable Diffusion inpainting) can be plugged
+    following frames. The default (``filler="exemplar"``) copies patches from the
+    rest of the frame (:mod:`inpaint.exemplar`); ``telea`` and ``ns`` are OpenCV's
+    smooth fills; a generative model (e.g. Stable Diffusion inpainting) can be plugged
     in here without touching the propagation.
     """
 
@@ -444,7 +460,7 @@ class FlowGuidedInpainter(Inpainter):
 
     def __init__(self, keyframe_filler: KeyframeFiller | None = None, **config):
         self.config = FlowGuidedConfig(**config)
-        self.keyframe_filler = keyframe_filler or opencv_filler(self.config.filler, self.config.filler_radius)
+        self.keyframe_filler = keyframe_filler or default_filler(self.config)
 
     # -- public API ---------------------------------------------------------
 
@@ -595,9 +611,11 @@ class FlowGuidedInpainter(Inpainter):
             samples[idx] = self._samples(filled.astype(np.float32), pts[idx])
 
         if previous is not None and cfg.smoothing > 0 and t > 0:
-            # recursive temporal smoothing: blend with the previous output, carried by the flow
+            # recursive temporal smoothing: blend with the previous output, carried by the flow.
+            # Only propagated pixels: a keyframe's fill is already carried along the same flow,
+            # and blending it with its own resampled copy would only blur it frame after frame
             back = pts + _sample(win.bwd(t), pts)
-            ok = _inside(back, w, h)
+            ok = _inside(back, w, h) & seen
             samples[ok] = (1 - cfg.smoothing) * samples[ok] + cfg.smoothing * self._samples(previous, back[ok])
 
         out = rgb.copy()
@@ -679,3 +697,16 @@ class FlowGuidedInpainter(Inpainter):
             g[both] = 0.5 * (g[both] - own[opposite[k]][nb[both]])
             guidance.append(g)
         return solver.poisson(rgb.astype(np.float64), guidance, centre)
+
+
+class SmoothFlowInpainter(FlowGuidedInpainter):
+    """Flow-guided completion whose never-seen pixels get OpenCV's smooth Telea fill.
+
+    The previous default, kept for comparison: faster on keyframes, but a large
+    hole that no frame reveals becomes a textureless smear.
+    """
+
+    name = "flow-smooth"
+
+    def __init__(self, keyframe_filler: KeyframeFiller | None = None, **config):
+        super().__init__(keyframe_filler, **{"filler": "telea", **config})

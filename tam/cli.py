@@ -17,6 +17,8 @@ import numpy as np
 
 from tam.errors import PromptError, TamError
 
+STROKE_RADIUS = 8.0  # brush radius in source pixels for a stroke in a clicks file that gives none
+
 
 def _progress(steps, desc: str, quiet: bool = False):
     """Drive a ``(done, total)`` generator with a progress bar."""
@@ -97,16 +99,39 @@ def _options(args, kind: str) -> dict:
 # -- commands -------------------------------------------------------------------
 
 def cmd_info(args) -> int:
-    from tam.video import probe
+    from tam.mediameta import folder_meta, read_meta
+    from tam.shots import describe, detect_cuts
+    from tam.video import open_source, proxy_size
 
-    p = probe(args.source)
+    with open_source(args.source) as src:
+        p = src.probe
+        cuts = [] if args.no_shots else detect_cuts(_detect_frames(src, proxy_size), p.fps)
+    meta = folder_meta(p.fps) if p.kind == "folder" else read_meta(args.source)
     if args.json:
         d = p.to_dict()
         d.pop("timestamps")
+        t = meta.tags
+        d.update(rate=f"{meta.rate.numerator}/{meta.rate.denominator}", timecode=meta.timecode,
+                 color_primaries=t.primaries, color_trc=t.transfer, colorspace=t.matrix, color_range=t.range,
+                 audio_streams=[a.codec for a in meta.audio])
+        if not args.no_shots:
+            d["cuts"] = cuts
         print(json.dumps(d, indent=1))
     else:
-        print(f"{p.path}\n  {p.summary()}")
+        print(f"{p.path}\n  {p.summary()}\n  {meta.summary()}")
+        if not args.no_shots:
+            lines = describe(p.num_frames, cuts, p.fps)
+            print(f"  {len(cuts) + 1} shot(s)" + "".join(f"\n    {line}" for line in lines))
     return 0
+
+
+def _detect_frames(src, proxy_size):
+    """The source's frames at working size, in order, for the cut detector."""
+    import cv2
+
+    w, h = proxy_size(*src.size)
+    for rgb in src:
+        yield rgb if rgb.shape[1::-1] == (w, h) else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -187,8 +212,21 @@ def _check_out_dir(out: Path) -> None:
     check_writable_dir(out.parent)
 
 
+def _check_media_out(out: Path, codec: str | None) -> None:
+    """The output's folder is writable and ``codec`` writes ``out`` (checked before any long work)."""
+    from tam.codecs import resolve
+
+    _check_out_dir(out)
+    resolve(out, codec)
+
+
 def _read_clicks_file(path: str) -> list[dict]:
-    """A JSON list of {"frame", "object", "x", "y", "label"} (frame 0, object 1, label 1 by default)."""
+    """A JSON list of prompts, replayed in order (frame 0, object 1, label 1 by default):
+
+    a click ``{"frame", "object", "x", "y", "label"}``, a box ``{"frame", "object", "box": [x0, y0, x1, y1]}``
+    or a brush stroke ``{"frame", "object", "points": [[x, y], ...], "label": 1 add | 0 erase, "radius": r}``,
+    all in source pixels.
+    """
     try:
         with open(path) as f:
             data = json.load(f)
@@ -200,21 +238,35 @@ def _read_clicks_file(path: str) -> list[dict]:
         data = data["clicks"]
     if not isinstance(data, list) or not data:
         raise PromptError(f"{path}: expected a non-empty list of clicks")
-    clicks = []
-    for c in data:
-        try:
-            clicks.append({"frame": int(c.get("frame", 0)), "object": int(c.get("object", 1)),
-                           "x": float(c["x"]), "y": float(c["y"]), "label": int(c.get("label", 1))})
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise PromptError(f"{path}: each click needs numeric x and y, got {c!r}") from None
-    return clicks
+    return [_read_prompt_item(path, c) for c in data]
+
+
+def _read_prompt_item(path: str, c) -> dict:
+    """One entry of a clicks file as a click, a box or a stroke (see :func:`_read_clicks_file`)."""
+    try:
+        item = {"frame": int(c.get("frame", 0)), "object": int(c.get("object", 1))}
+        if "points" in c:
+            return {**item, "stroke": {"points": c["points"], "label": int(c.get("label", 1)),
+                                       "radius": float(c.get("radius", STROKE_RADIUS))}}
+        if "box" in c:
+            return {**item, "box": c["box"]}
+        return {**item, "x": float(c["x"]), "y": float(c["y"]), "label": int(c.get("label", 1))}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise PromptError(f"{path}: each click needs numeric x and y (a box needs \"box\", a stroke "
+                          f"\"points\"), got {c!r}") from None
 
 
 def _apply_clicks(studio, clicks: list[dict]) -> None:
+    """Replay clicks, boxes and strokes (as read by :func:`_read_clicks_file`) and segment each prompt."""
     p = studio.project
     for c in clicks:
         p.add_object(object_id=c["object"])
-        p.add_click(c["frame"], c["object"], c["x"], c["y"], c["label"])
+        if "stroke" in c:
+            p.add_stroke(c["frame"], c["object"], **c["stroke"])
+        elif "box" in c:
+            p.add_box(c["frame"], c["object"], c["box"])
+        else:
+            p.add_click(c["frame"], c["object"], c["x"], c["y"], c["label"])
     for frame, objs in p.prompted().items():
         for oid in objs:
             result = studio.segment(frame, oid)
@@ -241,28 +293,38 @@ def cmd_track(args) -> int:
             studio.add_mask(args.init_frame, labels)
         else:
             _apply_clicks(studio, _read_clicks_file(args.clicks))
+        _progress(p.find_cuts(), "find shot cuts", args.quiet)
         _progress(studio.track(direction=args.direction, refine=args.refine), "track", args.quiet)
+        _say_cut_stops(studio.cut_stops(args.direction))
         _progress(studio.export_masks(out), "write masks", args.quiet)
     print(f"{out}: {p.num_frames} masks")
     return 0
+
+
+def _say_cut_stops(stops: list[int]) -> None:
+    if stops:
+        print(f"tracking stopped at the shot cut before frame {', '.join(map(str, stops))}: a mask is never "
+              "carried into another shot; add clicks there if the object is in that shot too", file=sys.stderr)
 
 
 def cmd_remove(args) -> int:
     from tam.studio import write_source_masks
 
     out = Path(args.out)
-    _check_out_dir(out)
+    _check_media_out(out, args.codec)
     with _studio(args.source, args, inpainter=args.backend or "flow",
                  inpainter_options=_options(args, "inpainter")) as studio:
         write_source_masks(studio, args.masks)
-        _progress(studio.render(out), "remove", args.quiet)
+        _progress(studio.render(out, codec=args.codec), "remove", args.quiet)
     print(f"{out}: {studio.project.num_frames} frames")
     return 0
 
 
 def cmd_run(args) -> int:
     out = Path(args.out)
-    _check_out_dir(out)
+    _check_media_out(out, args.codec)
+    if args.matte_video and Path(args.matte_video).suffix.lower() not in (".mov", ".mp4"):
+        raise TamError(f"--matte-video {Path(args.matte_video).name}: use a .mov or .mp4 name")
     clicks = [{"frame": f, "object": 1, "x": x, "y": y, "label": lab} for x, y, lab, f in args.click or []]
     if args.clicks:
         clicks += _read_clicks_file(args.clicks)
@@ -272,10 +334,16 @@ def cmd_run(args) -> int:
                  segmenter_options=_options(args, "segmenter"), tracker_options=_options(args, "tracker"),
                  inpainter_options=_options(args, "inpainter")) as studio:
         _apply_clicks(studio, clicks)
+        _progress(studio.project.find_cuts(), "find shot cuts", args.quiet)
         _progress(studio.track(refine=args.refine), "track", args.quiet)
+        _say_cut_stops(studio.cut_stops())
         if args.masks_out:
             _progress(studio.export_masks(args.masks_out), "write masks", args.quiet)
-        _progress(studio.render(out), "remove", args.quiet)
+        if args.mattes_out:
+            _progress(studio.export_mattes(args.mattes_out, depth=16), "write mattes", args.quiet)
+        if args.matte_video:
+            _progress(studio.export_matte_video(args.matte_video), "write matte video", args.quiet)
+        _progress(studio.render(out, codec=args.codec), "remove", args.quiet)
     print(f"{out}: {studio.project.num_frames} frames, objects removed")
     return 0
 
@@ -351,6 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "track on from the refined mask; meant for a neural segmenter: with the classical one it "
                             "lowered accuracy on the benchmark")
 
+    def codec_opt(p):
+        from tam.codecs import CODECS
+
+        p.add_argument("--codec", choices=list(CODECS), metavar="CODEC",
+                       help="output codec: " + "; ".join(f"{c.name}: {c.summary}" for c in CODECS.values())
+                            + ". Default from OUT: .mp4 h264, .mov prores, .mkv ffv1, a folder 8-bit PNGs. "
+                            "Colour tags, start timecode, exact frame rate and timestamps and every audio "
+                            "stream are kept")
+
     def hole_opts(p):
         p.add_argument("--dilate", type=int, default=8, metavar="PX",
                        help="grow the masks by PX source pixels to take in edges and shadows (default 8)")
@@ -359,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a video or image folder")
     p.add_argument("source")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--no-shots", action="store_true", help="skip the shot-cut detection (it reads every frame)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("segment", help="mask an object in one image or video frame from clicks",
@@ -386,7 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mask of the first annotated frame (0/255 = one object, id 1; palette PNG = ids)")
     p.add_argument("--init-frame", type=int, default=0, metavar="N")
     p.add_argument("--clicks", metavar="CLICKS.json",
-                   help='JSON list of {"frame": 0, "object": 1, "x": .., "y": .., "label": 1}')
+                   help='JSON list of clicks {"frame": 0, "object": 1, "x": .., "y": .., "label": 1}, boxes '
+                        '{"frame", "object", "box": [x0, y0, x1, y1]} and brush strokes {"frame", "object", '
+                        '"points": [[x, y], ...], "label": 1 add / 0 erase, "radius": px}, replayed in order')
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--backend", default="classical", help=_backend_help(TRACKERS))
     p.add_argument("--segmenter", default="classical", help="segmenter for --clicks")
@@ -406,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="OUT")
     p.add_argument("--backend", default="flow", help=_backend_help(INPAINTERS))
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    codec_opt(p)
     hole_opts(p)
     diffusion_opts(p)
     common(p)
@@ -418,8 +499,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--click", type=_parse_click, action="append", metavar="X,Y[,L][@FRAME]",
                    help="a click in source pixels on FRAME (default 0); repeat")
     p.add_argument("--clicks", metavar="CLICKS.json", help="more clicks, as for track")
-    p.add_argument("--out", required=True, metavar="OUT.mp4")
+    p.add_argument("--out", required=True, metavar="OUT.mp4|.mov|.mkv|DIR")
     p.add_argument("--masks-out", metavar="DIR", help="also write the tracked masks here")
+    p.add_argument("--mattes-out", metavar="DIR", help="also write per-object 16-bit PNG mattes here "
+                   "(object_<id>/00000.png...)")
+    p.add_argument("--matte-video", metavar="MATTE.mov|.mp4", help="also write the removal matte as a video: "
+                   ".mov is ProRes 4444 with alpha, .mp4 white-on-black H.264")
     p.add_argument("--segmenter", default="classical", help=_backend_help(SEGMENTERS))
     p.add_argument("--tracker", default="classical", help=_backend_help(TRACKERS))
     p.add_argument("--inpainter", default="flow", help=_backend_help(INPAINTERS))
@@ -427,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker-checkpoint", metavar="PATH", help="checkpoint for a neural tracker")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     refine_opt(p)
+    codec_opt(p)
     hole_opts(p)
     diffusion_opts(p)
     common(p)

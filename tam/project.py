@@ -3,11 +3,24 @@
 Layout of a project folder::
 
     project.json        source path, probe, working (proxy) size, objects
-    prompts.json        clicks and boxes per frame per object, in source pixels
+    prompts.json        clicks, boxes and brush strokes per frame per object, in source pixels,
+                        with the order they were added in (for undo)
     keyframes/NNNNN.png user-fixed label maps (what tracking starts from), proxy size
     masks/NNNNN.png     label maps for every tracked frame, proxy size, DAVIS palette
     proxy/NNNNN.jpg     the working-resolution frame cache
+    (project.json's "shots": the shot cuts found when the clip was opened)
     renders/            previews and exports
+
+One object's prompt on one frame in ``prompts.json``::
+
+    {"clicks": [[x, y, label], ...], "boxes": [[x0, y0, x1, y1], ...], "box": <the last box or null>,
+     "strokes": [{"points": [[x, y], ...], "label": 1 add | 0 erase, "radius": r}, ...],
+     "steps": ["click", "stroke", "box", ...]}
+
+``steps`` is the order things were added in, which undo walks back; ``box``
+repeats the box in force for readers that know only clicks and a box. A file
+with only ``clicks`` and ``box`` (the earlier format) reads as those clicks,
+then that box.
 
 Every write is atomic, so killing the process at any moment loses at most the
 file being written, and reopening the folder restores the session exactly. The
@@ -20,6 +33,7 @@ import os
 import shutil
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +41,7 @@ import cv2
 import numpy as np
 
 from tam import masks as maskio
+from tam import shots as shotcuts
 from tam.errors import MaskError, PromptError, TamError
 from tam.fileio import atomic_path, read_json, write_json
 from tam.video import DEFAULT_PROXY_LONGEST, Probe, VideoSource, open_source, proxy_size
@@ -229,6 +244,32 @@ class Project:
             self._source.close()
             self._source = None
 
+    # -- shots ---------------------------------------------------------------
+    @property
+    def cuts_known(self) -> bool:
+        return self._meta.get("shots", {}).get("detector") == shotcuts.DETECTOR
+
+    def find_cuts(self) -> Iterator[tuple[int, int]]:
+        """Detect the shot cuts on the working frames (filling their cache) and record them;
+        yields (done, total). Does nothing when they are known."""
+        n = self.num_frames
+        if not self.cuts_known:
+            finder = shotcuts.CutFinder(self.probe.fps)
+            for i in range(n):
+                finder.add(self.frames[i])
+                yield i + 1, n
+            self._meta["shots"] = {"detector": shotcuts.DETECTOR, "cuts": finder.cuts()}
+            self._save_meta()
+        else:
+            yield n, n
+
+    def cuts(self) -> list[int]:
+        """First frames of the shots after the first (detected on first use, then cached)."""
+        if not self.cuts_known:
+            for _ in self.find_cuts():
+                pass
+        return list(self._meta["shots"]["cuts"])
+
     # -- objects ------------------------------------------------------------
     @property
     def objects(self) -> list[ObjectInfo]:
@@ -283,46 +324,144 @@ class Project:
             raise PromptError(f"frame {frame} is outside 0..{self.num_frames - 1}")
 
     def prompt(self, frame: int, object_id: int) -> dict:
-        """``{"clicks": [[x, y, label], ...], "box": [x0, y0, x1, y1] | None}``."""
-        p = self._prompts["frames"].get(str(frame), {}).get(str(object_id))
-        return {"clicks": [list(c) for c in p["clicks"]], "box": p.get("box")} if p else {"clicks": [], "box": None}
+        """``{"clicks": [[x, y, label], ...], "box": [x0, y0, x1, y1] | None, "strokes": [...]}``.
+
+        ``strokes`` lists ``{"points": [[x, y], ...], "label": 1 add | 0 erase, "radius": r}``
+        in the order drawn. The mask is replayed from the prompt as the segmenter's
+        answer to the clicks and the box, then each stroke in order
+        (:func:`tam.segment.strokes.apply_strokes`).
+        """
+        e = self._entry(frame, object_id)
+        return {"clicks": [list(c) for c in e["clicks"]], "box": e["boxes"][-1] if e["boxes"] else None,
+                "strokes": [_copy_stroke(s) for s in e["strokes"]]}
 
     def prompted(self) -> dict[int, list[int]]:
         """Frames with prompts -> object ids prompted there."""
         return {int(f): sorted(int(o) for o in objs) for f, objs in self._prompts["frames"].items()}
 
-    def set_prompt(self, frame: int, object_id: int, clicks, box=None) -> None:
+    def set_prompt(self, frame: int, object_id: int, clicks, box=None, strokes=()) -> None:
+        """Replace the prompt: undo then goes back through clicks, the box and the strokes, last first."""
         self._check_frame(frame)
         self._require_object(object_id)
-        w, h = self.source_size
-        clean = []
-        for c in clicks:
-            x, y, lab = float(c[0]), float(c[1]), int(c[2]) if len(c) > 2 else 1
-            if not (0 <= x < w and 0 <= y < h):
-                raise PromptError(f"click ({x:g}, {y:g}) lies outside the {w}x{h} frame")
-            if lab not in (0, 1):
-                raise PromptError(f"click label must be 0 or 1, got {lab}")
-            clean.append([x, y, lab])
+        clean = [self._clean_click(c) for c in clicks]
+        boxes = [] if box is None else [self._clean_box(box)]
+        lines = [self._clean_stroke(s) for s in strokes]
+        steps = ["click"] * len(clean) + ["box"] * len(boxes) + ["stroke"] * len(lines)
+        self._put_entry(frame, object_id, {"clicks": clean, "boxes": boxes, "strokes": lines, "steps": steps})
+
+    def add_click(self, frame: int, object_id: int, x: float, y: float, label: int = 1) -> None:
+        self._add_step(frame, object_id, "click", [x, y, label])
+
+    def add_box(self, frame: int, object_id: int, box) -> None:
+        """Draw a box ``[x0, y0, x1, y1]`` (source pixels); it replaces the previous one until undone."""
+        self._add_step(frame, object_id, "box", box)
+
+    def add_stroke(self, frame: int, object_id: int, points, label: int = 1, radius: float = 8.0) -> None:
+        """Add a brush stroke: ``points`` [[x, y], ...] in source pixels, label 1 add / 0 erase, radius in px."""
+        self._add_step(frame, object_id, "stroke", {"points": points, "label": label, "radius": radius})
+
+    def undo(self, frame: int, object_id: int) -> str | None:
+        """Take back the last click, box or stroke; returns its kind (None when there was none)."""
+        e = self._entry(frame, object_id)
+        if not e["steps"]:
+            return None
+        kind = e["steps"].pop()
+        e[_STEP_LISTS[kind]].pop()
+        self._put_entry(frame, object_id, e)
+        return kind
+
+    def undo_click(self, frame: int, object_id: int) -> None:
+        """Take back the last click (boxes and strokes stay)."""
+        e = self._entry(frame, object_id)
+        if not e["clicks"]:
+            return
+        e["clicks"].pop()
+        last = len(e["steps"]) - 1 - e["steps"][::-1].index("click")
+        del e["steps"][last]
+        self._put_entry(frame, object_id, e)
+
+    def clear_prompt(self, frame: int, object_id: int) -> None:
+        self.set_prompt(frame, object_id, [], None)
+
+    def _entry(self, frame: int, object_id: int) -> dict:
+        """The stored prompt as lists of clicks, boxes, strokes and the steps that added them.
+
+        Files written before boxes and strokes had steps (``{"clicks", "box"}``),
+        or whose steps do not match their lists, read as the clicks in order, then
+        the boxes, then the strokes.
+        """
+        raw = self._prompts["frames"].get(str(frame), {}).get(str(object_id)) or {}
+        clicks = [list(c) for c in raw.get("clicks", [])]
+        if "boxes" in raw:
+            boxes = [list(b) for b in raw["boxes"]]
+        else:
+            boxes = [] if raw.get("box") is None else [list(raw["box"])]
+        strokes = [_copy_stroke(s) for s in raw.get("strokes", [])]
+        lists = {"clicks": clicks, "boxes": boxes, "strokes": strokes}
+        steps = list(raw.get("steps") or [])
+        if any(steps.count(kind) != len(lists[name]) for kind, name in _STEP_LISTS.items()):
+            steps = ["click"] * len(clicks) + ["box"] * len(boxes) + ["stroke"] * len(strokes)
+        return {"clicks": clicks, "boxes": boxes, "strokes": strokes, "steps": steps}
+
+    def _add_step(self, frame: int, object_id: int, kind: str, value) -> None:
+        self._check_frame(frame)
+        self._require_object(object_id)
+        clean = {"click": self._clean_click, "box": self._clean_box, "stroke": self._clean_stroke}[kind](value)
+        e = self._entry(frame, object_id)
+        e[_STEP_LISTS[kind]].append(clean)
+        e["steps"].append(kind)
+        self._put_entry(frame, object_id, e)
+
+    def _put_entry(self, frame: int, object_id: int, e: dict) -> None:
         frames = self._prompts["frames"]
-        if clean or box is not None:
+        if e["steps"]:
+            # "box" (the box in force) keeps the file readable by code that knows only clicks and a box
             frames.setdefault(str(frame), {})[str(object_id)] = {
-                "clicks": clean, "box": None if box is None else [float(v) for v in box]}
+                "clicks": e["clicks"], "box": e["boxes"][-1] if e["boxes"] else None,
+                "boxes": e["boxes"], "strokes": e["strokes"], "steps": e["steps"]}
         else:
             frames.get(str(frame), {}).pop(str(object_id), None)
             if str(frame) in frames and not frames[str(frame)]:
                 del frames[str(frame)]
         self._save_prompts()
 
-    def add_click(self, frame: int, object_id: int, x: float, y: float, label: int = 1) -> None:
-        p = self.prompt(frame, object_id)
-        self.set_prompt(frame, object_id, p["clicks"] + [[x, y, label]], p["box"])
+    def _clean_click(self, c) -> list:
+        x, y, lab = float(c[0]), float(c[1]), int(c[2]) if len(c) > 2 else 1
+        self._check_point(x, y, "click")
+        if lab not in (0, 1):
+            raise PromptError(f"click label must be 0 or 1, got {lab}")
+        return [x, y, lab]
 
-    def undo_click(self, frame: int, object_id: int) -> None:
-        p = self.prompt(frame, object_id)
-        self.set_prompt(frame, object_id, p["clicks"][:-1], p["box"])
+    def _clean_box(self, box) -> list:
+        try:
+            x0, y0, x1, y1 = (float(v) for v in box)
+        except (TypeError, ValueError):
+            raise PromptError(f"a box is four numbers x0, y0, x1, y1, got {box!r}") from None
+        w, h = self.source_size
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty or outside the {w}x{h} frame")
+        return [x0, y0, x1, y1]
 
-    def clear_prompt(self, frame: int, object_id: int) -> None:
-        self.set_prompt(frame, object_id, [], None)
+    def _clean_stroke(self, stroke) -> dict:
+        try:
+            points = [[float(p[0]), float(p[1])] for p in stroke["points"]]
+            label, radius = int(stroke.get("label", 1)), float(stroke["radius"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            raise PromptError(f"a stroke needs points [[x, y], ...] and a radius, got {stroke!r}") from None
+        if not points:
+            raise PromptError("a stroke needs at least one point")
+        for x, y in points:
+            self._check_point(x, y, "stroke point")
+        if label not in (0, 1):
+            raise PromptError(f"stroke label must be 0 (erase) or 1 (add), got {label}")
+        if not radius > 0:
+            raise PromptError(f"stroke radius must be positive, got {radius:g}")
+        return {"points": points, "label": label, "radius": radius}
+
+    def _check_point(self, x: float, y: float, what: str) -> None:
+        w, h = self.source_size
+        if not (0 <= x < w and 0 <= y < h):
+            raise PromptError(f"{what} ({x:g}, {y:g}) lies outside the {w}x{h} frame")
 
     # -- masks (proxy pixels) ------------------------------------------------
     def keyframe_indices(self) -> list[int]:
@@ -399,7 +538,20 @@ class Project:
         return (f"{self.name}: {self.source_path}\n  {self.probe.summary()}\n"
                 f"  working size {self.proxy_size[0]}x{self.proxy_size[1]}; objects {objs}; "
                 f"keyframes {self.keyframe_indices()}; tracked frames {len(self.tracked_frames())}"
-                f"/{self.num_frames}")
+                f"/{self.num_frames}" + self._shots_summary())
+
+    def _shots_summary(self) -> str:
+        if not self.cuts_known:
+            return ""
+        lines = shotcuts.describe(self.num_frames, self._meta["shots"]["cuts"], self.probe.fps)
+        return "".join(f"\n  {line}" for line in lines)
+
+
+_STEP_LISTS = {"click": "clicks", "box": "boxes", "stroke": "strokes"}
+
+
+def _copy_stroke(s: dict) -> dict:
+    return {"points": [list(p) for p in s["points"]], "label": s["label"], "radius": s["radius"]}
 
 
 def _default_name(src: Path) -> str:

@@ -7,6 +7,7 @@ or any other heavy dependency; the class is imported only when it is chosen.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 

@@ -11,22 +11,33 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from inpaint.base import INPAINTERS, Inpainter
-from inpaint.render import HoleConfig, HoleMasks, render_frames, write_output
+from inpaint.render import (HoleConfig, HoleMasks, hole_alpha, render_frames, render_native, write_clip,
+                            write_output)
+from tam import codecs
 from tam import masks as maskio
 from tam.errors import MaskError, PromptError
 from tam.fileio import atomic_dir
+from tam.encode import ClipWriter
+from tam.mattes import MATTE_FORMAT, MATTE_TAGS, matte_frame
+from tam.mediameta import SourceMeta, folder_meta, read_meta
 from tam.project import Project
 from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
+from tam.segment.strokes import Stroke, apply_strokes
+from tam.segment.video import prepare_video_frame
 from tam.track.base import TRACKERS, Tracker
-from tam.track.propagation import count_frames, track
+from tam.track.propagation import count_frames, stopped_at_cuts, track
 from tam.track.refine import Refiner
+from tam.video import open_source
+
+
+PAINTED_SCORE = 1.0  # the score of a mask painted with strokes alone: the editor's own word
 
 
 @dataclass(frozen=True)
@@ -76,38 +87,62 @@ class Studio:
         # (frame, object) -> (the clicks a result came from, its logits). A result is fed
         # back only to refine a prompt that extends those clicks: an undo starts afresh.
         self._logits: dict[tuple[int, int], tuple[list, np.ndarray]] = {}
+        # the last answer of the segmenter, keyed by (frame, object, clicks, box): a stroke drawn
+        # or undone after it is applied to it without asking the segmenter again
+        self._answer: tuple[tuple, SegmentResult] | None = None
         self._track_state = None
 
     # -- step 1: clicks to a mask ----------------------------------------------
     def segment(self, frame: int, object_id: int) -> SegmentResult | None:
         """Re-segment ``object_id`` on ``frame`` from its prompt; store the keyframe.
 
-        Returns the result (None when the object has no prompt there, in which case
-        it is removed from that keyframe).
+        The mask is the segmenter's answer to the clicks and the box (empty when
+        there are none), then each brush stroke in order. Returns the result (None
+        when the object has no prompt there, in which case it is removed from that
+        keyframe).
         """
         p = self.project
         prompt = p.prompt(frame, object_id)
-        sx = p.proxy_size[0] / p.source_size[0]
-        sy = p.proxy_size[1] / p.source_size[1]
         base = self.labels_at(frame).copy()
         base[base == object_id] = 0
-        if not prompt["clicks"] and prompt["box"] is None:
+        clicked = bool(prompt["clicks"]) or prompt["box"] is not None
+        if not clicked and not prompt["strokes"]:
             self._logits.pop((frame, object_id), None)
             self._store_keyframe(frame, base)
             return None
+        if clicked:
+            result = self._predict(frame, object_id, prompt)
+        else:
+            w, h = p.proxy_size
+            self._logits.pop((frame, object_id), None)
+            result = SegmentResult(np.zeros((h, w), bool), PAINTED_SCORE)
+        if prompt["strokes"]:
+            result = self._paint(frame, result, prompt["strokes"])
+        base[result.mask] = object_id
+        self._store_keyframe(frame, base)
+        return result
+
+    def _predict(self, frame: int, object_id: int, prompt: dict) -> SegmentResult:
+        """The segmenter's mask for the prompt's clicks and box (working size)."""
+        p = self.project
+        sx = p.proxy_size[0] / p.source_size[0]
+        sy = p.proxy_size[1] / p.source_size[1]
         clicks = [(min(x * sx, p.proxy_size[0] - 1), min(y * sy, p.proxy_size[1] - 1), lab)
                   for x, y, lab in prompt["clicks"]]
         box = None
         if prompt["box"] is not None:
             x0, y0, x1, y1 = prompt["box"]
             box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+        asked = (frame, object_id, tuple(clicks), box)
+        if self._answer is not None and self._answer[0] == asked:
+            return self._answer[1]
         query = Prompt.from_clicks(clicks, box)
         query.validate(*p.proxy_size)
         segmenter = self.backends.segmenter()
         key = (str(p.path), frame)
         if self.backends.prepared != key:
             self.backends.prepared = None
-            segmenter.set_image(p.frames[frame])
+            prepare_video_frame(segmenter, p.frames, frame)  # the clicked frame with its neighbours
             self.backends.prepared = key
         previous = self._logits.get((frame, object_id))
         mask_input = None
@@ -116,9 +151,16 @@ class Studio:
         result = segmenter.predict(query, mask_input=mask_input)
         if result.logits is not None:
             self._logits[(frame, object_id)] = (clicks, result.logits)
-        base[result.mask] = object_id
-        self._store_keyframe(frame, base)
+        self._answer = (asked, result)
         return result
+
+    def _paint(self, frame: int, result: SegmentResult, strokes: list[dict]) -> SegmentResult:
+        """``result`` with the brush strokes (source pixels) applied in order at working size."""
+        p = self.project
+        sx = p.proxy_size[0] / p.source_size[0]
+        sy = p.proxy_size[1] / p.source_size[1]
+        scaled = [Stroke(s["points"], s["label"], s["radius"]).scaled(sx, sy) for s in strokes]
+        return replace(result, mask=apply_strokes(p.frames[frame], result.mask, scaled))
 
     def _store_keyframe(self, frame: int, labels: np.ndarray) -> None:
         if labels.any() or frame in self.project.keyframe_indices():
@@ -155,7 +197,8 @@ class Studio:
         p = self.project
         keyframes = p.keyframes()
         changed = [from_frame] if from_frame is not None and from_frame in keyframes else None
-        total = count_frames(p.num_frames, keyframes, changed, direction)
+        cuts = p.cuts()
+        total = count_frames(p.num_frames, keyframes, changed, direction, cuts)
         tracker = self.backends.tracker()
         if self._track_state is None:
             self._track_state = tracker.init_state(p.frames)
@@ -164,10 +207,19 @@ class Studio:
             refiner = Refiner(self.backends.segmenter(), guard=lambda: self._segmenter_guard(segmenter_lock))
         done = 0
         for index, labels in track(tracker, self._track_state, p.frames, keyframes, changed, direction,
-                                   should_stop, refiner):
+                                   should_stop, refiner, cuts):
             p.save_mask(index, labels)
             done += 1
             yield done, total
+
+    def cut_stops(self, direction: str = "both", from_frame: int | None = None) -> list[int]:
+        """The shot cuts where :meth:`track` with these arguments stops (it never crosses a cut)."""
+        p = self.project
+        keys = p.keyframe_indices()
+        if not keys:
+            return []
+        changed = [from_frame] if from_frame is not None and from_frame in keys else None
+        return stopped_at_cuts(p.num_frames, keys, changed, direction, p.cuts())
 
     @contextmanager
     def _segmenter_guard(self, lock: AbstractContextManager | None):
@@ -192,17 +244,40 @@ class Studio:
         return p.source()[frame], out
 
     def render(self, out: str | os.PathLike, ids: Sequence[int] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, int]]:
-        """Remove the objects from every frame and write ``out`` (.mp4 or a PNG folder)."""
+               should_stop: Callable[[], bool] | None = None, codec: str | None = None
+               ) -> Iterator[tuple[int, int]]:
+        """Remove the objects from every frame and write ``out``.
+
+        ``codec`` is one of :data:`tam.codecs.CODECS` (default: from ``out``'s suffix,
+        .mp4 H.264, .mov ProRes, .mkv FFV1); a folder without ``codec`` gets 8-bit PNGs.
+        """
         p = self.project
         if not p.tracked_frames():
             raise MaskError("no masks yet: segment and track an object first")
+        spec = codecs.resolve(out, codec)
+        if spec is not None:
+            yield from self._render_codec(out, ids, should_stop, spec)
+            return
         probe = p.probe
         frames = render_frames(p.source(), p.frames, self.holes(ids), self.backends.inpainter(),
                                self.config.holes.feather)
         audio = p.source_path if probe.kind == "file" and probe.has_audio else None
         yield from write_output(frames, out, p.num_frames, probe.width, probe.height, probe.fps,
                                 probe.timestamps if probe.variable_frame_rate else None, audio, should_stop)
+
+    def _render_codec(self, out, ids, should_stop, spec) -> Iterator[tuple[int, int]]:
+        p = self.project
+        with open_source(p.source_path) as source:  # its own decoder, read in order
+            frames = render_native(source, p.frames, self.holes(ids), self.backends.inpainter(),
+                                   self.config.holes.feather, sixteen_bit_rgb=spec.is_sequence)
+            yield from write_clip(frames, out, spec, self.source_meta(), p.num_frames, should_stop)
+
+    def source_meta(self) -> SourceMeta:
+        """The facts an export keeps from the source (rate, clock, colour, timecode, audio)."""
+        probe = self.project.probe
+        if probe.kind == "folder":
+            return folder_meta(probe.fps)
+        return read_meta(self.project.source_path)
 
     # -- mask exports -------------------------------------------------------------
     def export_masks(self, out_dir: str | os.PathLike) -> Iterator[tuple[int, int]]:
@@ -213,25 +288,52 @@ class Studio:
                 maskio.save_labels(tmp / f"{i:05d}.png", self.project.to_source_labels(self.labels_at(i)))
                 yield i + 1, n
 
-    def export_mattes(self, out_dir: str | os.PathLike) -> Iterator[tuple[int, int]]:
-        """Black/white PNGs per object: ``object_<id>/00000.png``..."""
+    def export_mattes(self, out_dir: str | os.PathLike, depth: int = 8) -> Iterator[tuple[int, int]]:
+        """Per-object mattes at the source's size: ``object_<id>/00000.png``...
+
+        ``depth`` 8: black/white PNGs; 16: 16-bit greyscale PNGs whose edges keep the
+        working-size mask's sub-pixel position (linear upscaling, 0..65535).
+        """
+        if depth not in (8, 16):
+            raise ValueError("matte depth is 8 or 16")
         n = self.project.num_frames
         ids = [o.id for o in self.project.objects]
         with atomic_dir(out_dir) as tmp:
             for oid in ids:
                 (tmp / f"object_{oid}").mkdir()
             for i in range(n):
-                labels = self.project.to_source_labels(self.labels_at(i))
+                labels = self.labels_at(i)
                 for oid in ids:
-                    maskio.save_matte(tmp / f"object_{oid}" / f"{i:05d}.png", labels == oid)
+                    path = tmp / f"object_{oid}" / f"{i:05d}.png"
+                    if depth == 16:
+                        cv2.imwrite(str(path), self._soft_matte(labels == oid))
+                    else:
+                        maskio.save_matte(path, self.project.to_source_labels(labels) == oid)
                 yield i + 1, n
+
+    def _soft_matte(self, mask: np.ndarray) -> np.ndarray:
+        """A working-size bool mask as a 16-bit matte at the source's size."""
+        w, h = self.project.source_size
+        m = mask.astype(np.float32)
+        if m.shape[::-1] != (w, h):
+            m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(m * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
 
     def export_matte_video(self, out: str | os.PathLike, ids: Sequence[int] | None = None
                            ) -> Iterator[tuple[int, int]]:
-        """A white-on-black MP4 of the objects (dilated as for removal), for an editor's matte."""
+        """The objects' removal matte (dilated and feathered as for removal) as a video.
+
+        ``.mp4``: white on black H.264. ``.mov``: ProRes 4444 with alpha, white where
+        the objects are and the alpha channel the same matte, 10-bit, at the source's
+        rate, timestamps and timecode.
+        """
         p = self.project
         holes = self.holes(ids)
         w, h = p.source_size
+        probe = p.probe
+        if Path(out).suffix.lower() == ".mov":
+            yield from self._matte_prores(out, holes)
+            return
 
         def frames():
             for i in range(p.num_frames):
@@ -241,9 +343,22 @@ class Studio:
                 g = np.where(m, 255, 0).astype(np.uint8)
                 yield i, np.dstack([g, g, g])
 
-        probe = p.probe
         yield from write_output(frames(), out, p.num_frames, w, h, probe.fps,
                                 probe.timestamps if probe.variable_frame_rate else None)
+
+    def _matte_prores(self, out, holes) -> Iterator[tuple[int, int]]:
+        p = self.project
+        w, h = p.source_size
+        meta = replace(self.source_meta(), tags=MATTE_TAGS)
+        times = p.probe.timestamps
+        frames = (matte_frame(hole_alpha(holes[i], (w, h), self.config.holes.feather), (w, h), times[i], meta)
+                  for i in range(p.num_frames))
+        n = p.num_frames
+        with ClipWriter(out, codecs.CODECS["prores4444"], meta, w, h, MATTE_FORMAT, 10, alpha=True,
+                        with_audio=False) as writer:
+            for done, frame in enumerate(frames, 1):
+                writer.write(frame)
+                yield done, n
 
 
 def write_source_masks(studio: Studio, masks_dir: str | os.PathLike) -> None:

@@ -110,6 +110,13 @@ class VideoSource:
         for i in range(len(self)):
             yield self[i]
 
+    def native(self, index: int):
+        """Frame ``index`` in the source's own pixel format (a :class:`tam.pixels.NativeFrame`),
+        rotated like ``self[index]``; not cached. Read in order for speed."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"frame {index} out of range 0..{len(self) - 1}")
+        return self._reader.read_native(int(index))
+
     @property
     def size(self) -> tuple[int, int]:
         return self.probe.width, self.probe.height
@@ -173,6 +180,15 @@ class _FolderReader:
                 f"image {path.name} is {rgb.shape[1]}x{rgb.shape[0]}, the first frame is "
                 f"{self.probe.width}x{self.probe.height}: every frame must have one size")
         return np.ascontiguousarray(rgb)
+
+    def read_native(self, index: int):
+        from fractions import Fraction
+
+        from tam.pixels import from_rgb
+
+        native = from_rgb(self.read(index))
+        native.pts, native.time_base = index, 1 / Fraction(self.probe.fps).limit_denominator(1001)
+        return native
 
     def close(self) -> None:
         pass
@@ -239,6 +255,9 @@ class _FileReader:
             if ctx is None:
                 raise VideoError(f"{path.name}: no decoder here for its video stream")
             pix_fmt, codec_name = ctx.pix_fmt, ctx.name
+            from tam.pixels import tags_of
+
+            self._header_tags = tags_of(ctx)  # decoders may reset them once opened
             avg_rate = vstream.average_rate or vstream.guessed_rate or vstream.base_rate
             audio = astreams[0] if astreams else None
             audio_codec = audio.codec_context.name if audio is not None and audio.codec_context else None
@@ -322,7 +341,8 @@ class _FileReader:
         self._frames = container.decode(self._stream)
         self._next_index = None
 
-    def _decode_at(self, index: int, allow_probe: bool = False) -> np.ndarray:
+    def _decode_at(self, index: int, allow_probe: bool = False, raw: bool = False):
+        """Frame ``index`` as RGB uint8, or with ``raw`` the decoded ``av.VideoFrame`` itself."""
         import av
 
         target = self._pts[index]
@@ -339,7 +359,7 @@ class _FileReader:
                     # The display matrix (phone videos): degrees counter-clockwise, as
                     # FFmpeg's own auto-rotation applies it.
                     self._rotation = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) * 90 % 360
-                rgb = self._to_rgb(frame)
+                rgb = frame if raw else self._to_rgb(frame)
                 try:
                     self._next_index = self._pts.index(frame.pts) + 1
                 except ValueError:
@@ -366,6 +386,24 @@ class _FileReader:
 
     def read(self, index: int) -> np.ndarray:
         return self._decode_at(index)
+
+    def read_native(self, index: int):
+        from tam.pixels import from_av
+
+        frame = self._decode_at(index, raw=True)
+        native = from_av(frame, self._rotation, self._tags(frame))
+        native.pts = self._pts[index] - self._pts[0]
+        native.time_base = self._time_base
+        return native
+
+    def _tags(self, frame):
+        """The stream's colour tags, each one the frame leaves unspecified taken from the header."""
+        from tam.pixels import ColourTags, tags_of
+
+        f, s = tags_of(frame), self._header_tags
+        pick = lambda a, b, unset: a if a != unset else b  # noqa: E731
+        return ColourTags(pick(f.primaries, s.primaries, 2), pick(f.transfer, s.transfer, 2),
+                          pick(f.matrix, s.matrix, 2), pick(f.range, s.range, 0))
 
     def close(self) -> None:
         if self._container is not None:

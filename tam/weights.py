@@ -39,24 +39,28 @@ from tam.errors import BackendError
 ENV_DIR = "TAM_WEIGHTS_DIR"
 SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
+CUTIE_URL = "https://github.com/hkchengrex/Cutie/releases/download/v1.0/"
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     """One downloadable checkpoint."""
 
-    name: str  # what users type: "sam-vit-b", "sam2.1-tiny"
-    family: str  # "sam" (segment-anything) or "sam2"
+    name: str  # what users type: "sam-vit-b", "sam2.1-tiny", "cutie-base-mega"
+    family: str  # "sam" (segment-anything), "sam2" or "cutie"
     filename: str
     url: str
     size: int | None  # bytes, None where unknown
     sha256: str | None  # None where unknown: verify then checks only size and loading
-    arch: str  # segment-anything model type ("vit_b") or the sam2 config name
+    arch: str  # segment-anything model type ("vit_b"), the sam2 config name, or Cutie's model config
     summary: str = ""
+    md5: str | None = None  # the authors' published md5, checked where no sha256 is published
 
     def __post_init__(self):
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValueError(f"{self.name}: sha256 must be 64 lowercase hex digits")
+        if self.md5 is not None and not re.fullmatch(r"[0-9a-f]{32}", self.md5):
+            raise ValueError(f"{self.name}: md5 must be 32 lowercase hex digits")
 
 
 def _entries() -> dict[str, Checkpoint]:
@@ -83,6 +87,10 @@ def _entries() -> dict[str, Checkpoint]:
         Checkpoint("sam2.1-large", "sam2", "sam2.1_hiera_large.pt", SAM2_URL + "sam2.1_hiera_large.pt",
                    898083611, "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318",
                    "configs/sam2.1/sam2.1_hiera_l.yaml", "SAM 2.1 Hiera-L (224M parameters)"),
+        # The Cutie authors publish an md5 only (their download script checks it), no sha256.
+        Checkpoint("cutie-base-mega", "cutie", "cutie-base-mega.pth", CUTIE_URL + "cutie-base-mega.pth",
+                   140443788, None, "base", "Cutie base, trained on the MEGA mix (35M parameters)",
+                   md5="a6071de6136982e396851903ab4c083a"),
     ]
     return {c.name: c for c in items}
 
@@ -155,8 +163,8 @@ def installed(family: str | None = None) -> list[str]:
 # ---------------------------------------------------------------------------- hashing
 
 
-def file_sha256(p: str | Path, chunk_size: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def file_sha256(p: str | Path, chunk_size: int = 1 << 20, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(p, "rb") as f:
         for block in iter(lambda: f.read(chunk_size), b""):
             h.update(block)
@@ -177,7 +185,8 @@ def _human(n: int | None) -> str:
 
 
 def fetch(url: str, dest: str | Path, *, size: int | None = None, sha256: str | None = None,
-          progress: bool = True, timeout: float = 60.0, chunk_size: int = 1 << 20) -> Path:
+          progress: bool = True, timeout: float = 60.0, chunk_size: int = 1 << 20,
+          md5: str | None = None) -> Path:
     """Download ``url`` to ``dest``, resuming ``dest.part`` with an HTTP Range request.
 
     The file appears at ``dest`` only complete and checked (size and sha256 where
@@ -206,6 +215,12 @@ def fetch(url: str, dest: str | Path, *, size: int | None = None, sha256: str | 
             part.unlink()
             raise BackendError(f"download of {dest.name} has sha256 {digest[:16]}..., expected "
                                f"{sha256[:16]}...; removed it, run the command again")
+    elif md5 is not None:
+        digest = file_sha256(part, algorithm="md5")
+        if digest != md5:
+            part.unlink()
+            raise BackendError(f"download of {dest.name} has md5 {digest}, expected {md5}; "
+                               "removed it, run the command again")
     os.replace(part, dest)
     return dest
 
@@ -262,7 +277,7 @@ def download(name: str | Checkpoint, *, url: str | None = None, progress: bool =
     if dest.exists() and is_installed(entry):
         return dest
     return fetch(url or entry.url, dest, size=entry.size, sha256=entry.sha256,
-                 progress=progress, timeout=timeout)
+                 progress=progress, timeout=timeout, md5=entry.md5)
 
 
 def install_local(name: str | Checkpoint, source: str | Path, *, link: bool = False) -> Path:
@@ -306,6 +321,11 @@ def check_file(entry: Checkpoint, p: str | Path) -> tuple[bool, str]:
         if digest != entry.sha256:
             return False, f"sha256 {digest[:16]}..., expected {entry.sha256[:16]}..."
         return True, "sha256 ok"
+    if entry.md5 is not None:
+        digest = file_sha256(p, algorithm="md5")
+        if digest != entry.md5:
+            return False, f"md5 {digest}, expected {entry.md5}"
+        return True, "md5 ok (no sha256 published)"
     try:
         state = load_state_dict(p)
     except BackendError as exc:

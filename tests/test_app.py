@@ -7,6 +7,7 @@ the displayed size) under the component's key, which the next run applies.
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -215,10 +216,7 @@ def test_only_available_backends_are_offered(home, monkeypatch):
     monkeypatch.setitem(SEGMENTERS._entries, "needs",
                         Entry("needs", "tam.segment.classical:ClassicalSegmenter", "test",
                               needs=("no_such_package_here",)))
-    torch_before = "torch" in sys.modules
     at = new_app()
-    if not torch_before:  # listing the backends imports no heavy library
-        assert "torch" not in sys.modules
     trackers = at.sidebar.selectbox(key="set_tracker").options
     segmenters = at.sidebar.selectbox(key="set_segmenter").options
     assert trackers[0] == "classical (default)" and "copy" in trackers
@@ -320,3 +318,18 @@ def test_mask_zip_download_holds_every_frame(home):
             m = np.asarray(im)
     assert set(np.unique(m)) == {0, 3}  # ids kept, at the source's size
     assert abs((m == 3).mean() - (labels == 3).mean()) < 0.02
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_listing_the_backends_imports_no_heavy_library():
+    """Checked in a fresh interpreter: in this process another test may have imported torch already."""
+    code = ("import sys; from tam.ui_state import available_backends; "
+            "from tam.segment import SEGMENTERS; from tam.track import TRACKERS; from inpaint import INPAINTERS; "
+            "names = [available_backends(r) for r in (SEGMENTERS, TRACKERS, INPAINTERS)]; "
+            "assert all(names), names; "
+            "heavy = [m for m in ('torch', 'sam2', 'segment_anything', 'diffusers', 'cutie') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -209,10 +209,14 @@ def test_filler_changes_only_the_hole_and_is_deterministic(tiny_model_dir):
     hole[20:44, 50:70] = True
     hole[44:50, 60:62] = True  # a thin part must be filled too
 
+    import torch
+
     filler = DiffusionKeyframeFiller(model_dir=str(tiny_model_dir), seed=0, **FAST)
     first = filler(rgb, hole)
-    assert filler.device == "cpu"
-    assert filler._pipe.unet.dtype.is_floating_point and str(filler._pipe.unet.dtype) == "torch.float32"
+    # device "auto": the GPU in half precision where there is one, else the CPU in float32
+    on_gpu = torch.cuda.is_available()
+    assert filler.device == ("cuda" if on_gpu else "cpu")
+    assert filler._pipe.unet.dtype == (torch.float16 if on_gpu else torch.float32)
     assert first.shape == rgb.shape and first.dtype == np.uint8
     assert np.array_equal(first[~hole], rgb[~hole])
     changed = np.any(first != rgb, axis=-1)

@@ -68,19 +68,21 @@ def test_beats_telea_inside_moved_davis_holes():
     # two sequences, the protocol's holes (the next sequence's masks, dilated)
     cases = load_cases(DATA, (432, 240), max_frames=12, names=["blackswan", "tennis"])
     assert [c.name for c in cases] == ["blackswan", "tennis"]
-    inp = FlowGuidedInpainter()
-    for case in cases:
-        picks = [4, 8]
-        ours, base = [], []
-        for i, out in inp.inpaint(ArrayFrames(case.frames), ArrayFrames(case.holes), picks):
-            truth, hole = case.frames[i], case.holes[i]
-            assert hole.sum() > 1000
-            ours.append(hole_psnr(out, truth, hole))
-            base.append(hole_psnr(telea(truth, hole), truth, hole))
-            assert np.array_equal(out[~hole], truth[~hole])
-        # one pass (flow interpolated across the hole) gets about +1.4/+1.6 dB here; the
-        # second pass (flow re-estimated on the first fill) about +2.5/+2.2
-        assert np.mean(ours) > np.mean(base) + 1.8, (case.name, ours, base)
+    # the smooth keyframe fill isolates the propagation; the default's patch fill of the
+    # never-seen pixels invents texture, which PSNR charges for (about -0.5 dB here)
+    for inp, margin in ((INPAINTERS.create("flow-smooth"), 1.8), (FlowGuidedInpainter(), 1.5)):
+        for case in cases:
+            picks = [4, 8]
+            ours, base = [], []
+            for i, out in inp.inpaint(ArrayFrames(case.frames), ArrayFrames(case.holes), picks):
+                truth, hole = case.frames[i], case.holes[i]
+                assert hole.sum() > 1000
+                ours.append(hole_psnr(out, truth, hole))
+                base.append(hole_psnr(telea(truth, hole), truth, hole))
+                assert np.array_equal(out[~hole], truth[~hole])
+            # one pass (flow interpolated across the hole) gets about +1.4/+1.6 dB here; the
+            # second pass (flow re-estimated on the first fill) about +2.5/+2.2
+            assert np.mean(ours) > np.mean(base) + margin, (inp.name, case.name, ours, base)
 
 
 def test_static_scene_is_filled_from_other_frames():

@@ -16,7 +16,7 @@ import pytest
 from tam.errors import MaskError
 from tam.frames import ArrayFrames
 from tam.track.propagation import count_frames, plan_segments, track
-from tests.tiny_sam2 import SAM2_CONFIG, one_thread, tiny_sam2_overrides  # noqa: F401 (one_thread: autouse)
+from tests.tiny_sam2 import SAM2_CONFIG, TEST_DEVICE, one_thread, tiny_sam2_overrides  # noqa: F401 (one_thread: autouse)
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 pytest.importorskip("sam2", reason="sam2 is not installed")
@@ -70,7 +70,7 @@ def checkpoint(tmp_path_factory):
 def tracker(checkpoint):
     from tam.track.sam2 import Sam2Tracker
 
-    return Sam2Tracker(checkpoint=checkpoint, config=SAM2_CONFIG, overrides=tiny_overrides(), device="cpu")
+    return Sam2Tracker(checkpoint=checkpoint, config=SAM2_CONFIG, overrides=tiny_overrides(), device=TEST_DEVICE)
 
 
 def test_track_two_objects_with_a_correction_keyframe(tracker, clip):

@@ -7,7 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tam.track.classical import ClassicalTracker, ClassicalTrackerConfig, _smooth_hist
+from tam.track.classical import ClassicalTracker, ClassicalTrackerConfig
+from tam.track.classical.appearance import label_histograms, smooth_hist as _smooth_hist
+from tam.track.classical.state import to_work, work_frame
 from tam.track.evaluate import j_measure
 from tam.track.forest import ForestModel, patch_features
 
@@ -103,10 +105,11 @@ def test_forest_beats_the_colour_histograms_on_real_frames():
         # the tracker's colour-texture histograms, learned from the same frame
         tracker = ClassicalTracker()
         state = tracker.init_state(seq.frames)
-        hists = tracker._histograms(tracker._small(state, seq.frames, 0), tracker._to_work(state, m0), [1])
         cfg = tracker.config
+        hists = label_histograms(work_frame(state, seq.frames, 0, cfg).bins, to_work(state, m0), [1],
+                                 cfg.n_bins, cfg.band)
         bg, fg = (_smooth_hist(hists[k], cfg.bins, cfg.texture_bins) for k in (0, 1))
-        bins = tracker._small(state, seq.frames, t).bins
+        bins = work_frame(state, seq.frames, t, cfg).bins
         hist = cv2.resize((fg[bins] > bg[bins]).astype(np.uint8), mt.shape[::-1], interpolation=cv2.INTER_NEAREST)
         j_hist = j_measure((hist > 0) & band, mt > 0)
         assert j_forest > 0.75, (name, j_forest, j_hist)

@@ -100,10 +100,17 @@ def test_manifest_lists_the_official_checkpoints():
     assert set(weights.names("sam2")) == {"sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large"}
     for entry in weights.MANIFEST.values():
         assert entry.url.endswith("/" + entry.filename)
-        assert entry.url.startswith("https://dl.fbaipublicfiles.com/segment_anything")
+        official = {"sam": "https://dl.fbaipublicfiles.com/segment_anything",
+                    "sam2": "https://dl.fbaipublicfiles.com/segment_anything",
+                    "cutie": "https://github.com/hkchengrex/Cutie/releases/download/"}[entry.family]
+        assert entry.url.startswith(official)
         assert entry.size is None or entry.size > 100_000_000
         assert entry.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
+        assert entry.sha256 is not None or entry.md5 is not None  # every file can be checked
     assert weights.get("sam-vit-h").size == 2564550879
+    cutie = weights.get("cutie-base-mega")
+    assert weights.names("cutie") == ["cutie-base-mega"] and cutie.filename == "cutie-base-mega.pth"
+    assert cutie.sha256 is None and cutie.md5 == "a6071de6136982e396851903ab4c083a"
     assert [weights.get(n).arch for n in ("sam-vit-b", "sam-vit-l", "sam-vit-h")] == ["vit_b", "vit_l", "vit_h"]
     with pytest.raises(BackendError, match="unknown checkpoint"):
         weights.get("sam-vit-x")
@@ -285,3 +292,16 @@ def test_load_strict_and_verify_without_sha(tmp_path, cache):
     (cache / "good.pt").write_bytes(b"not a checkpoint".ljust(good.stat().st_size, b"\0"))
     ok, detail = weights.verify(entry)
     assert not ok and "cannot read" in detail
+
+
+def test_a_checkpoint_with_only_an_md5_is_checked_by_it(cache):
+    entry = weights.Checkpoint("md5-only", "cutie", "m.pth", "http://127.0.0.1:9/m.pth", len(PAYLOAD), None,
+                               "base", md5=hashlib.md5(PAYLOAD).hexdigest())
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "m.pth").write_bytes(PAYLOAD)
+    assert weights.verify(entry) == (True, "md5 ok (no sha256 published)")
+    (cache / "m.pth").write_bytes(PAYLOAD[:-1] + b"x")
+    ok, detail = weights.verify(entry)
+    assert not ok and detail.startswith("md5 ") and entry.md5 in detail
+    with pytest.raises(ValueError, match="md5"):
+        weights.Checkpoint("bad", "cutie", "b.pth", "http://x/b.pth", None, None, "base", md5="xyz")

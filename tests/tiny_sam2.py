@@ -1,8 +1,13 @@
 """Shared by the neural-backend tests: a SAM 2.1 config shrunk to a few hundred thousand weights
-(the real architecture), and torch kept to one thread."""
+(the real architecture), torch kept to one thread, and the device the tracker tests use."""
+
+import os
 
 import pytest
 
+# Where the tracker tests run their tiny models: the CPU unless TAM_TEST_DEVICE says
+# otherwise (bench/gpu_check.sh sets it to cuda on a GPU machine).
+TEST_DEVICE = os.environ.get("TAM_TEST_DEVICE", "cpu")
 SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 
 

@@ -49,3 +49,7 @@ TRACKERS.register(
     "sam2", "tam.track.sam2:Sam2Tracker",
     "SAM 2.1 video predictor from a local checkpoint", needs=("torch", "sam2"),
 )
+TRACKERS.register(
+    "cutie", "tam.track.cutie:CutieTracker",
+    "Cutie memory network (XMem's successor) from a local checkpoint", needs=("torch", "cutie", "omegaconf"),
+)

@@ -13,14 +13,10 @@ not judged at all, since the camera explains them as well as the background.
 
 The other half (a pixel that moves like an object, unlike the camera, is
 unlikely to be background) holds only where nothing around the object moves
-with it: a swan's reflection and a car's shadow do, and applied everywhere it
-cost blackswan 0.93 -> 0.81 J&F. So it is applied only near an object whose
-surrounding background (``band`` pixels) moved with the camera in the first
-tracked frames: a share of fast pixels (over 2 px off the camera) under
-``bg_gate``. On the ground truth of the first eight frames that share is 0.48
-around the swan and 0.44 around the car, against 0.13, 0.07 and 0.11 around
-the rider of bmx-trees, the dog of libby and the tennis player, whose fast
-legs and racket it brings back (tennis 0.657 -> 0.754 from frame 0).
+with it (a swan's reflection and a car's shadow do). So it is applied only near
+an object whose surrounding background (``band`` pixels) moved with the camera
+in the first tracked frames: a share of fast pixels (over 2 px off the camera)
+under ``bg_gate``. Figures: docs/experiments.md.
 """
 from __future__ import annotations
 

@@ -4,9 +4,12 @@ The user's annotated frames (keyframes) are fixed. Tracking fills the gaps
 between them: from each keyframe forwards to the next keyframe and backwards to
 the previous one (or the video's ends). A correction on frame k re-runs only the
 two gaps that touch k, so every other correction stays as the user left it.
+Tracking never crosses a shot cut: a run stops at the last frame of its
+keyframe's shot, and a shot with no keyframe is left untracked.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -22,6 +25,7 @@ def plan_segments(
     keyframes: Iterable[int],
     changed: Iterable[int] | None = None,
     direction: str = "both",
+    cuts: Iterable[int] = (),
 ) -> list[tuple[int, int]]:
     """(start, stop) segments to run; ``changed`` limits them to gaps touching edited frames.
 
@@ -29,6 +33,7 @@ def plan_segments(
     two keyframes are to be run in both directions, the gap is split at its middle:
     each frame is tracked once, from the nearer annotation. A single edited keyframe
     re-propagates over the whole of its neighbouring gaps, up to the other keyframes.
+    ``cuts`` (first frames of new shots) bound every segment to its keyframe's shot.
     """
     keys = sorted(set(keyframes))
     if not keys:
@@ -38,6 +43,7 @@ def plan_segments(
     sources = set(keys) if changed is None else set(changed) & set(keys)
     fwd = direction in ("forward", "both")
     bwd = direction in ("backward", "both")
+    cuts = sorted(c for c in set(cuts) if 0 < c < num_frames)
     segments = []
     first, last = keys[0], keys[-1]
     if bwd and first in sources and first > 0:
@@ -46,7 +52,9 @@ def plan_segments(
         if b - a <= 1:
             continue
         run_a, run_b = fwd and a in sources, bwd and b in sources
-        if run_a and run_b:
+        if _shot_start(cuts, a) != _shot_start(cuts, b):
+            segments += [(a, b)] * run_a + [(b, a)] * run_b  # each runs to its own shot's end
+        elif run_a and run_b:
             mid = (a + b) // 2
             segments.append((a, mid + 1))
             if b - 1 > mid:
@@ -57,7 +65,35 @@ def plan_segments(
             segments.append((b, a))
     if fwd and last in sources and last < num_frames - 1:
         segments.append((last, num_frames))
-    return segments
+    clipped = [(start, _clip_to_shot(cuts, start, stop)) for start, stop in segments]
+    return [(start, stop) for start, stop in clipped if abs(stop - start) > 1]
+
+
+def _shot_start(cuts: list[int], frame: int) -> int:
+    """The first frame of ``frame``'s shot."""
+    k = bisect_right(cuts, frame)
+    return cuts[k - 1] if k else 0
+
+
+def _clip_to_shot(cuts: list[int], start: int, stop: int) -> int:
+    """``stop`` (exclusive) brought within ``start``'s shot."""
+    if stop > start:
+        k = bisect_right(cuts, start)
+        return min(stop, cuts[k]) if k < len(cuts) else stop
+    return max(stop, _shot_start(cuts, start) - 1)
+
+
+def stopped_at_cuts(num_frames: int, keyframes: Iterable[int], changed: Iterable[int] | None = None,
+                    direction: str = "both", cuts: Iterable[int] = ()) -> list[int]:
+    """The cuts where tracking from these keyframes stops short (for telling the user why)."""
+    cuts = sorted(c for c in set(cuts) if 0 < c < num_frames)
+    free = plan_segments(num_frames, keyframes, changed, direction)
+    stops = set()
+    for start, stop in free:
+        clipped = _clip_to_shot(cuts, start, stop)
+        if clipped != stop:
+            stops.add(clipped if stop > start else clipped + 1)
+    return sorted(stops)
 
 
 def track(
@@ -69,6 +105,7 @@ def track(
     direction: str = "both",
     should_stop: Callable[[], bool] | None = None,
     refiner: Refiner | None = None,
+    cuts: Iterable[int] = (),
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, labels)`` for keyframes (as given) and every tracked frame.
 
@@ -79,7 +116,7 @@ def track(
     is raised after the frames already yielded, which the caller has saved, so work
     resumes from the last saved frame by annotating or re-running.
     """
-    segments = plan_segments(len(frames), keyframes, changed, direction)
+    segments = plan_segments(len(frames), keyframes, changed, direction, cuts)
     for k in sorted(keyframes) if changed is None else sorted(set(changed) & set(keyframes)):
         yield k, keyframes[k]
     for start, stop in segments:
@@ -130,9 +167,10 @@ def _refined_segment(tracker, state, frames, keyframes, start, stop, refiner, sh
         origin = restart
 
 
-def count_frames(num_frames: int, keyframes: Iterable[int], changed=None, direction="both") -> int:
+def count_frames(num_frames: int, keyframes: Iterable[int], changed=None, direction="both",
+                 cuts: Iterable[int] = ()) -> int:
     """How many frames :func:`track` will yield (for progress bars)."""
     keys = sorted(set(keyframes))
     src = keys if changed is None else sorted(set(changed) & set(keys))
-    segs = plan_segments(num_frames, keys, changed, direction)
+    segs = plan_segments(num_frames, keys, changed, direction, cuts)
     return len(src) + sum(abs(stop - start) - 1 for start, stop in segs)

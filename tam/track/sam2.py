@@ -8,13 +8,18 @@ logits into a label map: the object with the highest logit wins where it is > 0.
 
 Memory stays bounded on long clips:
 
-* frames are read from our :class:`FrameSequence` one at a time, resized and
-  normalised on the fly (sam2's own loader would stack the whole clip);
+* frames are read from our :class:`FrameSequence` a few frames ahead on a thread,
+  uploaded as uint8 and resized and normalised on the model's device, overlapped with
+  the model (sam2's own loader would stack the whole clip, resized on the CPU);
 * tracked frames' memories older than the model's memory window are dropped as
   propagation moves on, so the state holds the keyframes plus a fixed number of
   recent frames however long the clip is;
 * keyframes' encodings are kept between calls and recomputed only for keyframes
   whose label map changed, so a correction costs one encoding, not all of them.
+
+Each frame's label map is copied to the host while the next frame is computed, so the
+GPU does not wait for the caller; the generator is therefore one frame ahead of what
+it has yielded.
 
 The state returned by :meth:`Sam2Tracker.init_state` belongs to the caller; the
 tracker holds only the model.
@@ -35,6 +40,7 @@ from tam.frames import FrameSequence
 from tam.registry import packages_present
 from tam.segment.sam2 import Sam2Config, build_sam2_model, normalize_model, resolve_sam2
 from tam.track.base import Tracker
+from tam.track.feed import FrameFeed, HostLabels, channel_constants, frame_array, square_normalised
 
 IMG_MEAN = (0.485, 0.456, 0.406)
 IMG_STD = (0.229, 0.224, 0.225)
@@ -56,27 +62,33 @@ class Sam2VideoState:
 class _FrameTensors:
     """What sam2 expects in ``inference_state["images"]``, read lazily from our frames.
 
-    Item i is a float32 3xSxS CPU tensor (resized like sam2's JPEG loader, normalised
-    with ImageNet statistics); nothing is kept, the FrameSequence does the caching.
+    Item i is a float32 3xSxS tensor on the model's device, resized (bicubic,
+    antialiased, like sam2's own loader) and normalised with ImageNet statistics there.
+    During a propagation the frames come from a :class:`FrameFeed` that reads ahead on a
+    thread; otherwise (keyframes) they are read on the spot. Nothing is kept: the
+    FrameSequence does the caching.
     """
 
-    def __init__(self, frames: FrameSequence, size: int):
+    def __init__(self, frames: FrameSequence, size: int, device):
         self.frames = frames
         self.size = size
+        self.device = device
+        self.feed: FrameFeed | None = None
+        self._mean = channel_constants(IMG_MEAN, device)
+        self._std = channel_constants(IMG_STD, device)
 
     def __len__(self) -> int:
         return len(self.frames)
 
     def __getitem__(self, index: int):
-        import torch
-        from PIL import Image
+        if self.feed is not None:
+            frame = self.feed.get(index)
+        else:
+            import torch
 
-        frame = np.asarray(self.frames[index])
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"frame {index} is not an RGB uint8 HxWx3 array")
-        img = np.asarray(Image.fromarray(frame).resize((self.size, self.size)), np.float32) / 255.0
-        img = (img - np.array(IMG_MEAN, np.float32)) / np.array(IMG_STD, np.float32)
-        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+            array = frame_array(self.frames, index)
+            frame = torch.from_numpy(array if array.flags.writeable else array.copy()).to(self.device)
+        return square_normalised(frame, self.size, self._mean, self._std)
 
 
 class Sam2Tracker(Tracker):
@@ -148,7 +160,7 @@ class Sam2Tracker(Tracker):
         # The same fields as SAM2VideoPredictor.init_state, with our lazy frames in
         # place of a stacked clip (no feature warm-up: nothing runs until needed).
         inference = {
-            "images": _FrameTensors(frames, predictor.image_size),
+            "images": _FrameTensors(frames, predictor.image_size, device),
             "num_frames": len(frames),
             "offload_video_to_cpu": True,
             "offload_state_to_cpu": self.offload_state_to_cpu,
@@ -202,16 +214,29 @@ class Sam2Tracker(Tracker):
             inference, start_frame_idx=start, max_frame_num_to_track=abs(stop - start) - 1,
             reverse=step < 0,
         )
-        while True:
-            with autocast(self._device):
-                try:
-                    index, obj_ids, logits = next(generator)
-                except StopIteration:
-                    break
-                labels = logits_to_labels(logits, obj_ids)
-            self._forget(inference, index - step * window)
-            if index != start:
-                yield index, labels
+        images = inference["images"]
+        pending: tuple[int, HostLabels] | None = None
+        with FrameFeed(frames, range(start + step, stop, step), self._device) as feed:
+            images.feed = feed
+            try:
+                while True:
+                    with autocast(self._device):
+                        try:
+                            index, obj_ids, logits = next(generator)
+                        except StopIteration:
+                            break
+                        labels = HostLabels(logits_to_labels_on_device(logits, obj_ids))
+                    self._forget(inference, index - step * window)
+                    # Hand out the previous frame only now: its copy to the host overlapped
+                    # with this frame's work, and the GPU never waits for the caller.
+                    if pending is not None:
+                        yield pending[0], pending[1].result()
+                    pending = None if index == start else (index, labels)
+                if pending is not None:
+                    yield pending[0], pending[1].result()
+            finally:
+                images.feed = None
+                generator.close()
 
     # ------------------------------------------------------------------ helpers
 
@@ -261,15 +286,24 @@ class Sam2Tracker(Tracker):
             per_obj["non_cond_frame_outputs"].pop(index, None)
 
 
-def logits_to_labels(logits, obj_ids) -> np.ndarray:
-    """(N, 1, H, W) per-object logits to a uint8 label map: highest logit wins where > 0."""
+def logits_to_labels_on_device(logits, obj_ids):
+    """(N, 1, H, W) per-object logits to a uint8 HxW label tensor on their device:
+    the highest logit wins where it is > 0. (Ids are filled in one by one from Python
+    ints: a lookup tensor made from Python values would wait for the GPU.)"""
     import torch
 
     scores = logits[:, 0].float()
     best, which = torch.max(scores, dim=0)
-    lut = torch.tensor([int(i) for i in obj_ids], dtype=torch.uint8, device=scores.device)
-    labels = torch.where(best > 0, lut[which], torch.zeros_like(lut[which]))
-    return labels.cpu().numpy().astype(np.uint8)
+    labels = torch.zeros(best.shape, dtype=torch.uint8, device=best.device)
+    positive = best > 0
+    for k, obj_id in enumerate(obj_ids):
+        labels.masked_fill_(positive & (which == k), int(obj_id))
+    return labels
+
+
+def logits_to_labels(logits, obj_ids) -> np.ndarray:
+    """(N, 1, H, W) per-object logits to a uint8 label map: highest logit wins where > 0."""
+    return logits_to_labels_on_device(logits, obj_ids).cpu().numpy().astype(np.uint8)
 
 
 def _digest(labels: np.ndarray) -> bytes:

@@ -1,0 +1,164 @@
+"""Fusion of the classical tracker's cues: all labels compete for every pixel.
+
+The log-posterior is the sum of the cues' log-likelihoods, each with its weight
+(motion prior, colour histograms and forest, camera penalty, local colour
+models); it is smoothed with an edge-aware guided filter; each object's area is
+kept within a few percent of its previous area (erosion by flow and smoothing
+would otherwise make thin objects vanish); then the arg-max. Each thick enough
+object's boundary is refined by a contrast-sensitive graph cut
+(:mod:`tam.track.cut`) in a narrow band, which moves a weak boundary onto the
+image edge; graph cuts shrink thin parts, so the boundary cost ramps up with the
+object's thickness and thin objects keep the plain arg-max.
+
+Shapes: label stacks are L x h x w float32 at the working size, background first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tam.track.classical.config import ClassicalTrackerConfig
+
+MAX_AREA_GAIN = 20.0  # the area balance scales an object's probability by at most this either way
+CUT_GAIN_MARGIN = 1.05  # after a cut, a gained pixel's probability is put this far above the others' ...
+CUT_LOSS_MARGIN = 0.95  # ... and a lost pixel's this far below
+
+
+@dataclass
+class Cues:
+    """Per-label log-likelihood terms of one frame (each L x h x w, or None when off).
+
+    ``colour`` and ``forest_posterior`` are weighted by ``appearance_weight``
+    (an h x w map: more where the flow is inconsistent); the rest carry their
+    config weight when fused.
+    """
+
+    log_prior: np.ndarray
+    appearance_weight: np.ndarray | float = 0.0
+    colour: np.ndarray | None = None             # normalised histogram likelihoods (not logs)
+    forest_posterior: np.ndarray | None = None   # forest class probabilities (not logs)
+    camera_penalty: np.ndarray | None = None     # nats, <= 0
+    local: np.ndarray | None = None              # local colour log-likelihoods relative to the best label
+
+
+def fuse(cues: Cues, cfg: ClassicalTrackerConfig) -> np.ndarray:
+    """The posterior (L x h x w, summing to 1 over labels) of the weighted cues."""
+    logp = cues.log_prior
+    if cues.colour is not None:
+        logp += cues.appearance_weight * np.log(cues.colour)
+    if cues.forest_posterior is not None:
+        logp += (cfg.forest_weight * cues.appearance_weight) * np.log(cues.forest_posterior)
+    if cues.camera_penalty is not None:
+        logp += cfg.residual_weight * cues.camera_penalty
+    if cues.local is not None:
+        logp += cfg.local_weight * cues.local
+    logp -= logp.max(0, keepdims=True)
+    post = np.exp(logp)
+    post /= post.sum(0, keepdims=True)
+    return post
+
+
+def guided_smooth(post: np.ndarray, guide: np.ndarray, prev_area: np.ndarray,
+                  cfg: ClassicalTrackerConfig) -> np.ndarray:
+    """Edge-aware smoothing of each label's posterior, renormalised.
+
+    The radius per object is sqrt(its previous area) / guided_scale working px,
+    within 1..guided_radius (small objects get a small radius); the background
+    takes the smallest objects'.
+    """
+    radii = np.clip(np.round(np.sqrt(prev_area) / cfg.guided_scale), 1, cfg.guided_radius).astype(int)
+    radii = [int(radii.min())] + [int(r) for r in radii]
+    filters = {r: cv2.ximgproc.createGuidedFilter(guide, r, cfg.guided_eps) for r in set(radii)}
+    smooth = np.clip(np.stack([filters[r].filter(p) for r, p in zip(radii, post)]), 0, None)
+    smooth /= smooth.sum(0, keepdims=True) + 1e-12
+    return smooth
+
+
+def cut_boundaries(lab: np.ndarray, smooth: np.ndarray, arg: np.ndarray, cfg: ClassicalTrackerConfig
+                   ) -> np.ndarray:
+    """Graph-cut refinement of each thick enough object's boundary; ``smooth`` follows in place.
+
+    ``lab`` is the working frame's Lab image, ``arg`` the label indices (uint8
+    h x w); returns the new label indices.
+    """
+    from tam.track import cut  # loads PyMaxflow, which only this step needs
+
+    for i in range(1, smooth.shape[0]):
+        mask = arg == i
+        t = cut.thickness(mask)
+        if t < cfg.cut_min_thickness:
+            continue
+        ramp = (t - cfg.cut_min_thickness) / max(cfg.cut_thickness - cfg.cut_min_thickness, 1e-6)
+        weight = cfg.cut_weight * min(1.0, ramp)
+        others = np.delete(smooth, i, axis=0).max(0)
+        new = cut.refine(smooth[i], others, mask, lab, weight, cfg.cut_band)
+        if new is None:
+            continue
+        gain, loss = new & ~mask, mask & ~new
+        if not (gain.any() or loss.any()):
+            continue
+        # the answer is the arg-max of the upsampled probabilities: make them agree with the cut
+        smooth[i][gain] = np.maximum(smooth[i][gain], others[gain] * CUT_GAIN_MARGIN + 1e-6)
+        smooth[i][loss] = np.minimum(smooth[i][loss], others[loss] * CUT_LOSS_MARGIN)
+        smooth /= smooth.sum(0, keepdims=True) + 1e-12
+        arg = argmax(smooth)
+    return arg
+
+
+def full_size_answer(smooth: np.ndarray, size: tuple[int, int], labels_all: list[int]) -> np.ndarray:
+    """Label values (uint8 H x W, ``size`` = (H, W)) of the bilinearly upsampled probabilities' arg-max."""
+    H, W = size
+    if (H, W) != smooth.shape[1:]:
+        up = np.stack([cv2.resize(s, (W, H), interpolation=cv2.INTER_LINEAR) for s in smooth])
+    else:
+        up = smooth
+    return np.asarray(labels_all, np.uint8)[argmax(up)]
+
+
+def balance_areas(prob: np.ndarray, prev_area: np.ndarray, shrink: float, grow: float,
+                   max_gain: float = MAX_AREA_GAIN) -> np.ndarray:
+    """Rescale each object's probability so its arg-max area stays near its previous area.
+
+    Optical flow and smoothing erode thin objects a little on every frame; left
+    alone, an object can vanish in a few dozen frames. Each object's channel is
+    scaled (by at most ``max_gain`` either way) so its area stays within
+    ``[shrink, grow] x`` the previous one. ``prob`` is modified in place;
+    returns the new areas.
+    """
+    n = prob.shape[0] - 1
+    areas = np.zeros(n)
+    for i in range(1, n + 1):
+        others = np.delete(prob, i, axis=0).max(0)
+        ratio = prob[i] / (others + 1e-12)
+        area = int(np.count_nonzero(ratio > 1))
+        lo, hi = shrink * prev_area[i - 1], grow * prev_area[i - 1]
+        gain = 1.0
+        flat = ratio.reshape(-1)
+        if area < lo and lo >= 1:
+            k = min(flat.size - 1, int(lo))
+            q = float(np.partition(flat, flat.size - 1 - k)[flat.size - 1 - k])
+            gain = min(max_gain, 1.0 / max(q, 1e-12))
+        elif area > hi >= 1:
+            k = min(flat.size - 1, int(hi))
+            q = float(np.partition(flat, flat.size - 1 - k)[flat.size - 1 - k])
+            gain = max(1.0 / max_gain, 1.0 / max(q, 1e-12))
+        if gain != 1.0:
+            prob[i] *= gain
+            areas[i - 1] = np.count_nonzero(prob[i] > np.delete(prob, i, axis=0).max(0))
+        else:
+            areas[i - 1] = area
+    prob /= prob.sum(0, keepdims=True)
+    return np.maximum(areas, 1.0)
+
+
+def argmax(prob: np.ndarray) -> np.ndarray:
+    """Index of the largest channel per pixel (faster than ndarray.argmax over axis 0)."""
+    best = prob[0].copy()
+    arg = np.zeros(best.shape, np.uint8)
+    for i in range(1, prob.shape[0]):
+        better = prob[i] > best
+        arg[better] = i
+        np.maximum(best, prob[i], out=best)
+    return arg
