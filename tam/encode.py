@@ -20,7 +20,7 @@ import numpy as np
 from tam.audio import AudioCopier
 from tam.codecs import CONTAINERS, MOV_AUDIO, MP4_AUDIO, Codec
 from tam.errors import OutputError
-from tam.fileio import atomic_dir, check_writable_dir, sweep_stale
+from tam.fileio import AtomicWriter, atomic_dir, check_writable_dir, sweep_stale
 from tam.mediameta import SourceMeta
 from tam.pixels import JPEG_RANGE, RGB_MATRIX, ColourTags, NativeFrame, to_av_format, yuv_tags
 
@@ -28,7 +28,7 @@ AUDIO_RULES = {"mp4": (MP4_AUDIO, "aac"), "mov": (MOV_AUDIO, "pcm_s24le"), "matr
 AUDIO_LEAD_S = 0.5  # audio is muxed this far ahead of the video written so far
 
 
-class ClipWriter:
+class ClipWriter(AtomicWriter):
     """Encode native frames of one size into ``path``; use as a context manager.
 
     ``source_fmt``/``bits``: the planar format and depth of the frames to come
@@ -122,17 +122,8 @@ class ClipWriter:
             pass
         self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "ClipWriter":
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class PngSequenceWriter:
+class PngSequenceWriter(AtomicWriter):
     """16-bit RGB PNGs ``00000.png``... in a folder, with ``metadata.json`` and ``audio.mka``."""
 
     def __init__(self, path: str | os.PathLike, meta: SourceMeta, with_audio: bool = True):
@@ -188,15 +179,6 @@ class PngSequenceWriter:
         """Remove the unfinished folder (the target, if any, stays as it was)."""
         error = OutputError("PNG sequence aborted")
         self._dir_cm.__exit__(OutputError, error, None)
-
-    def __enter__(self) -> "PngSequenceWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _output_tags(tags: ColourTags, source_fmt: str, pix_fmt: str) -> ColourTags:

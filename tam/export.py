@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tam.errors import OutputError, VideoError
-from tam.fileio import check_writable_dir, sweep_stale
+from tam.fileio import AtomicWriter, check_writable_dir, sweep_stale
 
 MP4_AUDIO_COPY = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 TIME_BASE = Fraction(1, 90000)  # MPEG's 90 kHz clock: exact for every common frame rate
@@ -32,7 +32,7 @@ def _video_encoder() -> str:
     raise OutputError("this FFmpeg build has no H.264 encoder")
 
 
-class VideoWriter:
+class VideoWriter(AtomicWriter):
     """Write RGB uint8 frames to an MP4; use as a context manager.
 
     ``timestamps`` (seconds per frame) keeps a variable-frame-rate source's timing;
@@ -178,12 +178,3 @@ class VideoWriter:
         except Exception:  # noqa: BLE001 - closing a broken encoder; the file is removed anyway
             pass
         self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

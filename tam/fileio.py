@@ -119,3 +119,23 @@ def read_json(path: str | os.PathLike, default=None):
         return default
     with open(p) as f:
         return json.load(f)
+
+
+class AtomicWriter:
+    """A writer used as a context manager: ``close()`` publishes the output when the block ends normally,
+    ``abort()`` removes the unfinished output when it raises. Subclasses define both."""
+
+    def close(self):
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

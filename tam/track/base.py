@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tam.errors import MaskError
 from tam.frames import FrameSequence
 from tam.registry import Backend, Registry
 
@@ -38,6 +39,18 @@ class Tracker(Backend, ABC):
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, labels)`` for each frame strictly between ``start`` and ``stop``,
         walking away from ``start`` (which must be in ``keyframes``)."""
+
+
+def check_propagate_call(state: Any, state_type: type, frames: FrameSequence,
+                         keyframes: Mapping[int, np.ndarray], start: int) -> None:
+    """Raise when ``propagate`` is called with a state of another tracker (TypeError), a video of another
+    length than the state's ``num_frames`` (MaskError), or a start frame that has no mask (MaskError)."""
+    if not isinstance(state, state_type):
+        raise TypeError(f"state must come from the tracker's init_state, not {type(state).__name__}")
+    if len(frames) != state.num_frames:
+        raise MaskError(f"the state was made for {state.num_frames} frames, not {len(frames)}")
+    if start not in keyframes:
+        raise MaskError(f"frame {start} has no mask to track from")
 
 
 TRACKERS: Registry[Tracker] = Registry("tracker", default="classical")

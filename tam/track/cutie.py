@@ -40,7 +40,7 @@ import numpy as np
 from tam import weights
 from tam.errors import BackendError, MaskError
 from tam.frames import FrameSequence
-from tam.track.base import Tracker
+from tam.track.base import Tracker, check_propagate_call
 
 DEFAULT_CHECKPOINT = "cutie-base-mega"
 PACKAGES = ("torch", "cutie", "omegaconf")
@@ -226,12 +226,7 @@ class CutieTracker(Tracker):
         start: int,
         stop: int,
     ) -> Iterator[tuple[int, np.ndarray]]:
-        if not isinstance(state, CutieVideoState):
-            raise TypeError("state must come from CutieTracker.init_state")
-        if len(frames) != state.num_frames:
-            raise MaskError(f"the state was made for {state.num_frames} frames, not {len(frames)}")
-        if start not in keyframes:
-            raise MaskError(f"frame {start} has no mask to track from")
+        check_propagate_call(state, CutieVideoState, frames, keyframes, start)
         step = 1 if stop > start else -1
         if abs(stop - start) <= 1:
             return

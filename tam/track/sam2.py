@@ -39,7 +39,7 @@ from tam.errors import MaskError
 from tam.frames import FrameSequence
 from tam.registry import packages_present
 from tam.segment.sam2 import Sam2Config, build_sam2_model, normalize_model, resolve_sam2
-from tam.track.base import Tracker
+from tam.track.base import Tracker, check_propagate_call
 from tam.track.feed import FrameFeed, HostLabels, channel_constants, frame_array, square_normalised
 
 IMG_MEAN = (0.485, 0.456, 0.406)
@@ -189,12 +189,7 @@ class Sam2Tracker(Tracker):
         start: int,
         stop: int,
     ) -> Iterator[tuple[int, np.ndarray]]:
-        if not isinstance(state, Sam2VideoState):
-            raise TypeError("state must come from Sam2Tracker.init_state")
-        if len(frames) != state.num_frames:
-            raise MaskError(f"the state was made for {state.num_frames} frames, not {len(frames)}")
-        if start not in keyframes:
-            raise MaskError(f"frame {start} has no mask to track from")
+        check_propagate_call(state, Sam2VideoState, frames, keyframes, start)
         step = 1 if stop > start else -1
         if abs(stop - start) <= 1:
             return
