@@ -254,16 +254,8 @@ def consume_click(studio: Studio, shared: SharedBackends, frame: int, object_id:
     This is the one path every click takes: the image component stores its event
     under ``CANVAS_KEY`` and the next run picks it up here, before drawing.
     """
-    ss = st.session_state
-    click = click_from_event(ss.get(CANVAS_KEY), studio.project.source_size)
-    if click is None or click.stamp == ss.get("last_click"):
-        return False
-    ss["last_click"] = click.stamp
-    if busy:
-        st.toast("Wait for the running job to finish before clicking.")
-        return False
-    if object_id is None:
-        st.toast("Add an object first.")
+    click = click_from_event(st.session_state.get(CANVAS_KEY), studio.project.source_size)
+    if not ui_brush.take_event(click, "last_click", "clicking", busy, object_id):
         return False
     studio.project.add_click(frame, object_id, click.x, click.y, 1 if positive else 0)
     resegment(studio, shared, frame, object_id)

@@ -89,18 +89,28 @@ def tool_bar(disabled: bool = False) -> tuple[str, int]:
     return tool, int(radius)
 
 
-def consume_drawing(project: Project, frame: int, object_id: int | None, busy: bool) -> bool:
-    """Store the surface's newest drawing (if not seen yet) as a prompt; True when one was added."""
+def take_event(event, seen_key: str, verb: str, busy: bool, object_id: int | None) -> bool:
+    """True when ``event`` (anything with a ``stamp``, or None) is new and may become a prompt now.
+
+    A new event is marked seen under ``seen_key`` in the session, even when it is refused: while a job
+    runs (``busy``) or when no object is chosen, the user is told why in a toast ("... before ``verb``")."""
     ss = st.session_state
-    drawing = drawing_from_event(ss.get(DRAW_KEY), project.source_size)
-    if drawing is None or drawing.stamp == ss.get("last_drawing"):
+    if event is None or event.stamp == ss.get(seen_key):
         return False
-    ss["last_drawing"] = drawing.stamp
+    ss[seen_key] = event.stamp
     if busy:
-        st.toast("Wait for the running job to finish before drawing.")
+        st.toast(f"Wait for the running job to finish before {verb}.")
         return False
     if object_id is None:
         st.toast("Add an object first.")
+        return False
+    return True
+
+
+def consume_drawing(project: Project, frame: int, object_id: int | None, busy: bool) -> bool:
+    """Store the surface's newest drawing (if not seen yet) as a prompt; True when one was added."""
+    drawing = drawing_from_event(st.session_state.get(DRAW_KEY), project.source_size)
+    if not take_event(drawing, "last_drawing", "drawing", busy, object_id):
         return False
     if drawing.kind == "box":
         project.add_box(frame, object_id, drawing.box)
