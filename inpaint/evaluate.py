@@ -6,7 +6,8 @@ sequence (sorted by name, cyclic; its frame ``i`` modulo its length),
 nearest-resized and dilated by a 9x9 square. The original frames are the truth,
 so the score measures how well the background is completed:
 
-* PSNR and SSIM over whole frames (``skimage.metrics``);
+* PSNR and SSIM over whole frames (``skimage.metrics``); PSNR leaves out frames whose hole is empty
+  (nothing to complete, and an infinite PSNR);
 * ``flicker``: the mean absolute difference, inside the holes of two consecutive
   frames, between the output's temporal change and the truth's
   (``|(O[i+1]-O[i]) - (T[i+1]-T[i])|``, grey levels). A per-frame fill that
@@ -126,7 +127,8 @@ def evaluate_case(inpainter, case: Case, keep: int | None = None) -> CaseResult:
         wall += time.perf_counter() - t0
         cpu += time.process_time() - c0
         truth = case.frames[i]
-        psnrs.append(peak_signal_noise_ratio(truth, out, data_range=255))
+        if case.holes[i].any():  # a frame with no hole equals its truth: its PSNR is infinite
+            psnrs.append(peak_signal_noise_ratio(truth, out, data_range=255))
         ssims.append(structural_similarity(truth, out, data_range=255, channel_axis=-1))
         if prev is not None:
             region = case.holes[i] | case.holes[i - 1]
@@ -137,7 +139,7 @@ def evaluate_case(inpainter, case: Case, keep: int | None = None) -> CaseResult:
             kept = out
         t0, c0 = time.perf_counter(), time.process_time()
     hole_fraction = float(np.mean([h.mean() for h in case.holes]))
-    result = CaseResult(case.name, len(psnrs), hole_fraction, float(np.mean(psnrs)), float(np.mean(ssims)),
+    result = CaseResult(case.name, len(ssims), hole_fraction, float(np.mean(psnrs)) if psnrs else float("nan"), float(np.mean(ssims)),
                         fl_sum / max(fl_n, 1), wall, cpu)
     if keep is not None:
         result.kept = kept

@@ -263,3 +263,16 @@ def test_hole_solver_is_exact_on_harmonic_fields_and_true_gradients():
     filled = push_pull(grey, hole)
     assert np.array_equal(filled[~hole], grey[~hole])
     assert grey[~hole].min() <= filled[hole].min() and filled[hole].max() <= grey[~hole].max()
+
+
+def test_the_completion_protocol_leaves_frames_without_a_hole_out_of_psnr():
+    """A frame whose hole is empty equals its truth (infinite PSNR): the mean must stay finite."""
+    from inpaint.evaluate import Case, evaluate_case
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
+    holes = [np.zeros((48, 64), bool) for _ in range(4)]
+    holes[1][10:30, 20:40] = True
+    holes[2][12:32, 22:42] = True
+    result = evaluate_case(INPAINTERS.create("telea"), Case("noise", frames, holes))
+    assert result.frames == 4 and np.isfinite(result.psnr) and result.psnr < 40
