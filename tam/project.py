@@ -222,7 +222,7 @@ class Project:
 
     def __init__(self, path: Path, meta: dict):
         self.path = Path(path)
-        self._facts = meta  # the source, its probe and the working size: fixed at creation
+        self._facts = copy.deepcopy(meta)  # the source, its probe and the working size: fixed at creation
         self._meta_file = SharedJson(self.path / "project.json", data=meta)
         self._prompts_file = SharedJson(self.path / "prompts.json", default={"frames": {}})
         self._lock = FileLock(self.path / LOCK_NAME)
@@ -471,7 +471,8 @@ class Project:
         steps = ["click"] * len(clean) + ["box"] * len(boxes) + ["stroke"] * len(lines)
         with self._edit():
             self._require_object(object_id)
-            self._put_entry(frame, object_id, {"clicks": clean, "boxes": boxes, "strokes": lines, "steps": steps})
+            entry = {"clicks": clean, "boxes": boxes, "strokes": lines, "steps": steps}
+            self._put_entry(frame, object_id, entry)
 
     def add_click(self, frame: int, object_id: int, x: float, y: float, label: int = 1) -> None:
         self._add_step(frame, object_id, "click", [x, y, label])

@@ -1,5 +1,6 @@
 """Two editors of one project (two processes, two browser tabs) never erase each other's work."""
 import multiprocessing
+import threading
 
 import pytest
 
@@ -47,6 +48,18 @@ def test_two_processes_keep_every_click_in_order(project_path, frames):
     for frame, row in zip(frames, rows):
         mine = [c for c in on_disk.prompt(frame, 1)["clicks"] if c[1] == row]
         assert mine == [[float(i), row, 1] for i in range(CLICKS)]
+
+
+def test_two_threads_with_their_own_project_keep_every_click(project_path):
+    barrier = threading.Barrier(2)
+    editors = [threading.Thread(target=_click, args=(project_path, 0, row, barrier)) for row in (10.0, 20.0)]
+    for e in editors:
+        e.start()
+    for e in editors:
+        e.join(WAIT_S)
+    clicks = Project.open(project_path).prompt(0, 1)["clicks"]
+    for row in (10.0, 20.0):
+        assert [c for c in clicks if c[1] == row] == [[float(i), row, 1] for i in range(CLICKS)]
 
 
 def test_an_open_project_sees_edits_made_elsewhere(project_path):
