@@ -23,17 +23,34 @@ with only ``clicks`` and ``box`` (the earlier format) reads as those clicks,
 then that box.
 
 Every write is atomic, so killing the process at any moment loses at most the
-file being written, and reopening the folder restores the session exactly. The
-project is the truth: the UI and the CLI hold nothing that is not on disk.
+file being written, and reopening the folder restores the session exactly.
+
+The project on disk owns the prompts, the objects and the keyframes: the UI and
+the CLI hold nothing that is not on disk, and a :class:`Project` object is only
+a view of the folder. Several editors may have one project open at once (two
+browser tabs, the studio and the command line). Every edit (a click, a box, a
+stroke, an undo, a cleared or replaced prompt, an object added, renamed or
+deleted, a keyframe or mask set or removed, the shot cuts recorded) is a
+transaction: it takes an exclusive lock on ``.project.lock`` in the folder
+(:class:`tam.filelock.FileLock`), rereads ``project.json`` and ``prompts.json``,
+applies the change and writes the files atomically, then lets go. So concurrent
+editors never erase each other's work, and an undo takes back the last step on
+disk, whoever made it. Reads take no lock: they reread a file whenever its
+inode, size or modification time changed since it was last read, so an open
+project shows edits made elsewhere on its next read. The source, its probe and
+the working size never change once the project is made.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import os
 import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,9 +61,11 @@ from tam import masks as maskio
 from tam import shots as shotcuts
 from tam.errors import MaskError, PromptError, TamError
 from tam.fileio import atomic_path, read_json, write_json
+from tam.filelock import FileLock
 from tam.video import DEFAULT_PROXY_LONGEST, Probe, VideoSource, open_source, proxy_size
 
 FORMAT_VERSION = 1
+LOCK_NAME = ".project.lock"  # the lock every edit of the folder holds
 
 
 def default_root() -> Path:
@@ -143,15 +162,72 @@ class MaskFrames:
         return m
 
 
+class SharedJson:
+    """A JSON file that other processes change: the copy in memory follows the file on disk.
+
+    :meth:`get` rereads the file when its inode, size or modification time
+    differ from the copy's (an atomic rename always brings a new inode), and
+    :meth:`save` writes atomically. When the file is missing, ``get`` answers a
+    copy of ``default``, or the last copy read when ``default`` is None. The
+    caller serialises edits (the project's lock); reads need no lock.
+    """
+
+    def __init__(self, path: Path, default: dict | None = None, data: dict | None = None):
+        self.path = path
+        self._default = default
+        self._data = data
+        self._stamp: tuple | None = None
+
+    def get(self) -> dict:
+        try:
+            stamp = _stamp(os.stat(self.path))
+        except FileNotFoundError:
+            stamp = _GONE
+        if self._data is None or stamp != self._stamp:
+            self.reload()
+        return self._data
+
+    def reload(self) -> dict:
+        """Read the file now, whatever its stamp."""
+        try:
+            with open(self.path) as f:
+                stamp = _stamp(os.fstat(f.fileno()))  # the stamp of the very file read
+                self._data = json.load(f)
+                self._stamp = stamp
+        except FileNotFoundError:
+            if self._default is not None or self._data is None:
+                self._data = copy.deepcopy(self._default) if self._default is not None else {}
+            self._stamp = _GONE
+        return self._data
+
+    def save(self) -> None:
+        write_json(self.path, self._data)
+        self._stamp = _stamp(os.stat(self.path))
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+_GONE = ()  # the stamp of a file that is not there
+
+
 class Project:
-    """One clip's editing session on disk. Open with :meth:`create` or :meth:`open`."""
+    """One clip's editing session on disk. Open with :meth:`create` or :meth:`open`.
+
+    Edits are transactions under the folder's lock, and reads follow the files
+    on disk (see the module's docstring), so any number of ``Project`` objects,
+    in any processes, may have the same folder open.
+    """
 
     def __init__(self, path: Path, meta: dict):
         self.path = Path(path)
-        self._meta = meta
+        self._facts = copy.deepcopy(meta)  # the source, its probe and the working size: fixed at creation
+        self._meta_file = SharedJson(self.path / "project.json", data=meta)
+        self._prompts_file = SharedJson(self.path / "prompts.json", default={"frames": {}})
+        self._lock = FileLock(self.path / LOCK_NAME)
         self._source: VideoSource | None = None
         self._frames: ProxyFrames | None = None
-        self._prompts = read_json(self.path / "prompts.json", {"frames": {}})
 
     # -- opening ------------------------------------------------------------
     @classmethod
@@ -200,27 +276,27 @@ class Project:
     # -- facts --------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self._meta["name"]
+        return self._facts["name"]
 
     @property
     def probe(self) -> Probe:
-        return Probe.from_dict(self._meta["probe"])
+        return Probe.from_dict(self._facts["probe"])
 
     @property
     def source_path(self) -> Path:
-        return Path(self._meta["source"])
+        return Path(self._facts["source"])
 
     @property
     def num_frames(self) -> int:
-        return int(self._meta["probe"]["num_frames"])
+        return int(self._facts["probe"]["num_frames"])
 
     @property
     def source_size(self) -> tuple[int, int]:
-        return int(self._meta["probe"]["width"]), int(self._meta["probe"]["height"])
+        return int(self._facts["probe"]["width"]), int(self._facts["probe"]["height"])
 
     @property
     def proxy_size(self) -> tuple[int, int]:
-        return int(self._meta["proxy"]["width"]), int(self._meta["proxy"]["height"])
+        return int(self._facts["proxy"]["width"]), int(self._facts["proxy"]["height"])
 
     def source(self) -> VideoSource:
         if self._source is None:
@@ -244,6 +320,37 @@ class Project:
             self._source.close()
             self._source = None
 
+    # -- the files on disk -----------------------------------------------------
+    @property
+    def _meta(self) -> dict:
+        """project.json as it is on disk now."""
+        return self._meta_file.get()
+
+    @property
+    def _prompts(self) -> dict:
+        """prompts.json as it is on disk now."""
+        return self._prompts_file.get()
+
+    @contextmanager
+    def _edit(self):
+        """One read-modify-write of the folder: hold its lock and start from the files on disk.
+
+        The body changes ``_meta`` / ``_prompts`` and saves what it changed; when it
+        raises, its unsaved changes are dropped. An edit inside an edit joins it.
+        """
+        with self._lock:
+            if self._lock.depth == 1:
+                self._reload()
+            try:
+                yield
+            except BaseException:
+                self._reload()
+                raise
+
+    def _reload(self) -> None:
+        self._meta_file.reload()
+        self._prompts_file.reload()
+
     # -- shots ---------------------------------------------------------------
     @property
     def cuts_known(self) -> bool:
@@ -258,8 +365,10 @@ class Project:
             for i in range(n):
                 finder.add(self.frames[i])
                 yield i + 1, n
-            self._meta["shots"] = {"detector": shotcuts.DETECTOR, "cuts": finder.cuts()}
-            self._save_meta()
+            cuts = finder.cuts()
+            with self._edit():
+                self._meta["shots"] = {"detector": shotcuts.DETECTOR, "cuts": cuts}
+                self._save_meta()
         else:
             yield n, n
 
@@ -276,43 +385,57 @@ class Project:
         return [ObjectInfo(**o) for o in self._meta["objects"]]
 
     def add_object(self, name: str | None = None, object_id: int | None = None) -> int:
-        used = {o.id for o in self.objects}
-        if object_id is None:
-            object_id = next(i for i in range(1, 256) if i not in used) if len(used) < 255 else None
+        """Add an object (the lowest free id unless ``object_id`` is given); returns its id.
+
+        An ``object_id`` already in the project is returned as it is.
+        """
+        with self._edit():
+            used = {o.id for o in self.objects}
             if object_id is None:
-                raise TamError("a project holds at most 255 objects")
-        elif object_id in used:
-            return object_id
-        if not 1 <= object_id <= 255:
-            raise TamError("object ids lie in 1..255")
-        self._meta["objects"].append(asdict(ObjectInfo(object_id, name or f"object {object_id}")))
-        self._save_meta()
+                object_id = next(i for i in range(1, 256) if i not in used) if len(used) < 255 else None
+                if object_id is None:
+                    raise TamError("a project holds at most 255 objects")
+            elif object_id in used:
+                return object_id
+            if not 1 <= object_id <= 255:
+                raise TamError("object ids lie in 1..255")
+            self._meta["objects"].append(asdict(ObjectInfo(object_id, name or f"object {object_id}")))
+            self._save_meta()
         return object_id
 
     def rename_object(self, object_id: int, name: str) -> None:
-        for o in self._meta["objects"]:
-            if o["id"] == object_id:
-                o["name"] = name
-        self._save_meta()
+        with self._edit():
+            for o in self._meta["objects"]:
+                if o["id"] == object_id:
+                    o["name"] = name
+            self._save_meta()
 
     def delete_object(self, object_id: int) -> None:
         """Forget an object: its clicks, and its pixels in every keyframe and mask."""
-        self._meta["objects"] = [o for o in self._meta["objects"] if o["id"] != object_id]
-        self._save_meta()
-        for frame in list(self._prompts["frames"]):
-            self._prompts["frames"][frame].pop(str(object_id), None)
-            if not self._prompts["frames"][frame]:
-                del self._prompts["frames"][frame]
-        self._save_prompts()
-        for folder in ("keyframes", "masks"):
-            for p in sorted((self.path / folder).glob("[0-9]*.png")) if (self.path / folder).exists() else ():
-                labels = maskio.load_labels(p)
-                if (labels == object_id).any():
-                    labels[labels == object_id] = 0
-                    if folder == "keyframes" and not labels.any():
-                        p.unlink()
-                    else:
-                        maskio.save_labels(p, labels)
+        with self._edit():
+            self._meta["objects"] = [o for o in self._meta["objects"] if o["id"] != object_id]
+            self._save_meta()
+            frames = self._prompts["frames"]
+            for frame in list(frames):
+                frames[frame].pop(str(object_id), None)
+                if not frames[frame]:
+                    del frames[frame]
+            self._save_prompts()
+            for folder in ("keyframes", "masks"):
+                self._erase_label(self.path / folder, object_id, drop_empty=folder == "keyframes")
+
+    @staticmethod
+    def _erase_label(folder: Path, object_id: int, drop_empty: bool) -> None:
+        """Set ``object_id``'s pixels to 0 in every label map of ``folder``; remove maps left empty
+        when ``drop_empty``."""
+        for p in sorted(folder.glob("[0-9]*.png")) if folder.exists() else ():
+            labels = maskio.load_labels(p)
+            if (labels == object_id).any():
+                labels[labels == object_id] = 0
+                if drop_empty and not labels.any():
+                    p.unlink()
+                else:
+                    maskio.save_labels(p, labels)
 
     def _require_object(self, object_id: int) -> None:
         if object_id not in {o.id for o in self.objects}:
@@ -342,12 +465,14 @@ class Project:
     def set_prompt(self, frame: int, object_id: int, clicks, box=None, strokes=()) -> None:
         """Replace the prompt: undo then goes back through clicks, the box and the strokes, last first."""
         self._check_frame(frame)
-        self._require_object(object_id)
         clean = [self._clean_click(c) for c in clicks]
         boxes = [] if box is None else [self._clean_box(box)]
         lines = [self._clean_stroke(s) for s in strokes]
         steps = ["click"] * len(clean) + ["box"] * len(boxes) + ["stroke"] * len(lines)
-        self._put_entry(frame, object_id, {"clicks": clean, "boxes": boxes, "strokes": lines, "steps": steps})
+        with self._edit():
+            self._require_object(object_id)
+            entry = {"clicks": clean, "boxes": boxes, "strokes": lines, "steps": steps}
+            self._put_entry(frame, object_id, entry)
 
     def add_click(self, frame: int, object_id: int, x: float, y: float, label: int = 1) -> None:
         self._add_step(frame, object_id, "click", [x, y, label])
@@ -361,24 +486,26 @@ class Project:
         self._add_step(frame, object_id, "stroke", {"points": points, "label": label, "radius": radius})
 
     def undo(self, frame: int, object_id: int) -> str | None:
-        """Take back the last click, box or stroke; returns its kind (None when there was none)."""
-        e = self._entry(frame, object_id)
-        if not e["steps"]:
-            return None
-        kind = e["steps"].pop()
-        e[_STEP_LISTS[kind]].pop()
-        self._put_entry(frame, object_id, e)
+        """Take back the last click, box or stroke on disk; returns its kind (None when there was none)."""
+        with self._edit():
+            e = self._entry(frame, object_id)
+            if not e["steps"]:
+                return None
+            kind = e["steps"].pop()
+            e[_STEP_LISTS[kind]].pop()
+            self._put_entry(frame, object_id, e)
         return kind
 
     def undo_click(self, frame: int, object_id: int) -> None:
-        """Take back the last click (boxes and strokes stay)."""
-        e = self._entry(frame, object_id)
-        if not e["clicks"]:
-            return
-        e["clicks"].pop()
-        last = len(e["steps"]) - 1 - e["steps"][::-1].index("click")
-        del e["steps"][last]
-        self._put_entry(frame, object_id, e)
+        """Take back the last click on disk (boxes and strokes stay)."""
+        with self._edit():
+            e = self._entry(frame, object_id)
+            if not e["clicks"]:
+                return
+            e["clicks"].pop()
+            last = len(e["steps"]) - 1 - e["steps"][::-1].index("click")
+            del e["steps"][last]
+            self._put_entry(frame, object_id, e)
 
     def clear_prompt(self, frame: int, object_id: int) -> None:
         self.set_prompt(frame, object_id, [], None)
@@ -405,14 +532,16 @@ class Project:
 
     def _add_step(self, frame: int, object_id: int, kind: str, value) -> None:
         self._check_frame(frame)
-        self._require_object(object_id)
         clean = {"click": self._clean_click, "box": self._clean_box, "stroke": self._clean_stroke}[kind](value)
-        e = self._entry(frame, object_id)
-        e[_STEP_LISTS[kind]].append(clean)
-        e["steps"].append(kind)
-        self._put_entry(frame, object_id, e)
+        with self._edit():
+            self._require_object(object_id)
+            e = self._entry(frame, object_id)
+            e[_STEP_LISTS[kind]].append(clean)
+            e["steps"].append(kind)
+            self._put_entry(frame, object_id, e)
 
     def _put_entry(self, frame: int, object_id: int, e: dict) -> None:
+        """Store one prompt and save prompts.json (inside an edit)."""
         frames = self._prompts["frames"]
         if e["steps"]:
             # "box" (the box in force) keeps the file readable by code that knows only clicks and a box
@@ -475,18 +604,20 @@ class Project:
         """Fix ``labels`` (proxy size) as the user's truth on ``frame``; also its mask."""
         self._check_frame(frame)
         labels = self._check_labels(labels)
-        for i in np.unique(labels):
-            if i:
-                self.add_object(object_id=int(i))
-        (self.path / "keyframes").mkdir(exist_ok=True)
-        if labels.any():
-            maskio.save_labels(self.path / "keyframes" / frame_name(frame), labels)
-        else:
-            (self.path / "keyframes" / frame_name(frame)).unlink(missing_ok=True)
-        self.save_mask(frame, labels)
+        with self._edit():
+            for i in np.unique(labels):
+                if i:
+                    self.add_object(object_id=int(i))
+            (self.path / "keyframes").mkdir(exist_ok=True)
+            if labels.any():
+                maskio.save_labels(self.path / "keyframes" / frame_name(frame), labels)
+            else:
+                (self.path / "keyframes" / frame_name(frame)).unlink(missing_ok=True)
+            self.save_mask(frame, labels)
 
     def remove_keyframe(self, frame: int) -> None:
-        (self.path / "keyframes" / frame_name(frame)).unlink(missing_ok=True)
+        with self._edit():
+            (self.path / "keyframes" / frame_name(frame)).unlink(missing_ok=True)
 
     def mask(self, frame: int) -> np.ndarray | None:
         p = self.path / "masks" / frame_name(frame)
@@ -495,15 +626,17 @@ class Project:
     def save_mask(self, frame: int, labels: np.ndarray) -> None:
         self._check_frame(frame)
         labels = self._check_labels(labels)
-        (self.path / "masks").mkdir(exist_ok=True)
-        maskio.save_labels(self.path / "masks" / frame_name(frame), labels)
+        with self._lock:  # not while an object's pixels are being erased from every mask
+            (self.path / "masks").mkdir(exist_ok=True)
+            maskio.save_labels(self.path / "masks" / frame_name(frame), labels)
 
     def tracked_frames(self) -> list[int]:
         d = self.path / "masks"
         return sorted(int(p.stem) for p in d.glob("[0-9]*.png")) if d.exists() else []
 
     def clear_masks(self) -> None:
-        shutil.rmtree(self.path / "masks", ignore_errors=True)
+        with self._lock:
+            shutil.rmtree(self.path / "masks", ignore_errors=True)
 
     def _check_labels(self, labels: np.ndarray) -> np.ndarray:
         labels = np.asarray(labels)
@@ -523,10 +656,12 @@ class Project:
 
     # -- persistence -----------------------------------------------------------
     def _save_meta(self) -> None:
-        write_json(self.path / "project.json", self._meta)
+        """Write project.json (inside an edit)."""
+        self._meta_file.save()
 
     def _save_prompts(self) -> None:
-        write_json(self.path / "prompts.json", self._prompts)
+        """Write prompts.json (inside an edit)."""
+        self._prompts_file.save()
 
     def renders_dir(self) -> Path:
         d = self.path / "renders"

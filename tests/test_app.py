@@ -182,6 +182,22 @@ def test_reopen_restores_clicks_and_masks_and_sessions_are_apart(home):
     assert "1 click(s) (1 positive)" in summary(linked)
 
 
+def test_two_tabs_on_one_project_see_and_keep_each_others_clicks(home):
+    tab_a = new_app()
+    project = open_sample(tab_a)
+    tab_b = new_app()
+    tab_b.sidebar.selectbox(key="saved_project").set_value(project.name)
+    tab_b.sidebar.button(key="open_saved").click().run()
+    click(tab_a, *ROCK, stamp=30)
+    tab_b.run()  # any rerun shows what the other tab did
+    assert "1 click(s) (1 positive)" in summary(tab_b)
+    tab_b.radio(key="click_kind").set_value("negative").run()
+    click(tab_b, *GRASS, stamp=31)
+    tab_a.run()
+    assert "2 click(s) (1 positive)" in summary(tab_a)
+    assert [c[2] for c in Project.open(project.path).prompt(0, 1)["clicks"]] == [1, 0]
+
+
 def test_upload_limit_and_bad_upload(home, monkeypatch):
     monkeypatch.setenv("TAM_MAX_UPLOAD_MB", "1")
     at = new_app()
