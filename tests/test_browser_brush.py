@@ -216,7 +216,8 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
         finally:
             browser.close()
 
-    print("scores: clicked", clicked, "negative", negated, "erased", erased, "added", added, "undone", undone, "boxed", boxed)
+    print("scores: clicked", clicked, "negative", negated, "erased", erased, "added", added, "undone", undone,
+          "boxed", boxed)
     print("steps (name, seconds since start):", steps)
     assert clicked["iou"] > 0.3, clicked  # the click found the animal ...
     assert clicked["fence"] > 0.2, clicked  # ... and much of the still fence with it: the negative click has work
