@@ -87,6 +87,9 @@ class ObjectInfo:
     name: str
 
 
+JPEG_QUALITY = 95  # of the cached working-size frames
+
+
 class ProxyFrames:
     """The source's frames at working size, cached as JPEG on disk and in a small LRU.
 
@@ -132,9 +135,14 @@ class ProxyFrames:
         full = self._project.source()[index]
         w, h = self.size
         rgb = full if full.shape[1::-1] == (w, h) else cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise OSError(f"could not encode frame {index} as JPEG")
         with atomic_path(self.path(index)) as tmp:
-            cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-        return np.ascontiguousarray(rgb)
+            Path(tmp).write_bytes(jpeg.tobytes())
+        # the pixels the cache gives back from now on, so that a frame reads the same before and after
+        # it is cached (a click gives the same mask in this process and after a restart)
+        return cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
     def fill_cache(self):
         """Decode the whole source once, in order; yields (done, total) for progress."""

@@ -145,9 +145,17 @@ class Studio:
             prepare_video_frame(segmenter, p.frames, frame)  # the clicked frame with its neighbours
             self.backends.prepared = key
         previous = self._logits.get((frame, object_id))
-        mask_input = None
+        done, mask_input = 0, None
         if previous is not None and len(previous[0]) < len(clicks) and clicks[:len(previous[0])] == previous[0]:
-            mask_input = previous[1]
+            done, mask_input = len(previous[0]), previous[1]
+        # the clicks not covered by a kept answer are replayed one at a time, each refining the answer to
+        # the ones before it, as when they were made: the mask depends on the prompt alone, not on whether
+        # this studio saw the earlier clicks (a reloaded page, an undo)
+        for k in range(max(done + 1, 1), len(clicks)):
+            step = segmenter.predict(Prompt.from_clicks(clicks[:k], box), mask_input=mask_input)
+            mask_input = step.logits
+            if mask_input is None:  # a segmenter that gives no logits answers every prompt afresh
+                break
         result = segmenter.predict(query, mask_input=mask_input)
         if result.logits is not None:
             self._logits[(frame, object_id)] = (clicks, result.logits)

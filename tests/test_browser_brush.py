@@ -1,12 +1,14 @@
-"""The brush and the box in a real browser, on a clip where clicks alone fall short.
+"""Clicks, a negative click, the brush and the box in a real browser, on a clip where clicks alone fall short.
 
-A synthetic clip: a brown animal (with a blue head) walks past a static brown
-fence of the very same colour, which it touches. A click on the body masks
-part of the fence too, and the head is missed; an erase stroke over the fence
-takes it away, an add stroke over the head adds it, and both survive a page
-reload (they are on disk). On another frame a box dragged around the animal
-gives its mask. Masks are read from the project folder and scored against the
-clip's true masks. Screenshots go to ``tests/artifacts/brush-*.png``.
+A synthetic clip: a brown animal (with a blue head) stands by a static brown
+fence of the very same colour, which it touches, then walks on. On a frame
+where it stands still, motion cannot tell it from the fence: a click on the
+body masks much of the fence too, and the head is missed. A negative click on
+the masked fence takes it back, keeping the animal; an erase stroke over the
+fence next to the body leaves the animal whole, an add stroke over the head
+adds it, and all of it survives a page reload (it is on disk). On a frame where the animal walks, a box dragged
+around it gives its mask. Masks are read from the project folder and scored
+against the clip's true masks. Screenshots go to ``tests/artifacts/brush-*.png``.
 """
 from __future__ import annotations
 
@@ -19,10 +21,12 @@ import pytest
 from tam.project import Project
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, server  # noqa: F401 (fixture)
 
-W, H, N = 320, 180, 8
+W, H, N = 320, 180, 12
+STILL, SPEED = 6, 3  # the animal stands still up to frame STILL, then walks SPEED px a frame
 SAND, BROWN, BLUE = (205, 185, 140), (125, 85, 55), (50, 60, 150)
 FENCE = (170, 50, 300, 135)  # x0, y0, x1, y1: static, the colour of the animal's body
 BODY_AXES, HEAD_RADIUS = (60, 32), 16
+NEGATIVE_CLICK = (185, 75)  # on the fence, on the part of it that the first click masks
 PROJECT = "fence"
 
 pytestmark = [
@@ -32,7 +36,7 @@ pytestmark = [
 
 
 def body_centre(i: int) -> tuple[int, int]:
-    return 110 + 2 * i, 100
+    return 110 + SPEED * max(0, i - STILL), 100
 
 
 def head_centre(i: int) -> tuple[int, int]:
@@ -146,7 +150,19 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
             image.click(position={"x": x * box["width"] / W, "y": y * box["height"] / H})
             expect(summary("object 1: 1 click(s) (1 positive)")).to_be_visible(timeout=60_000)
             clicked = scores(path, 0)
+            lands_in_mask = Project.open(path).mask(0)[NEGATIVE_CLICK[::-1]] == 1
             shot(page, "1-clicked")
+
+            # a negative click on the fence takes back the fence, not a pinhole around the click
+            page.get_by_test_id("stRadio").filter(has_text="A click adds").get_by_text("negative", exact=True).click()
+            expect(page.get_by_role("radio", name="negative")).to_be_checked(timeout=30_000)
+            expect(image).to_be_visible(timeout=30_000)
+            box = image.bounding_box()
+            x, y = NEGATIVE_CLICK
+            image.click(position={"x": x * box["width"] / W, "y": y * box["height"] / H})
+            expect(summary("object 1: 2 click(s) (1 positive)")).to_be_visible(timeout=60_000)
+            negated = scores(path, 0)
+            shot(page, "2-negative")
 
             # an erase stroke over the fence, back and forth as a painter covers an area
             use_tool("brush: erase")
@@ -154,7 +170,7 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
                              (225, 130), (225, 55), (240, 55), (240, 130)])
             expect(summary("1 stroke(s) (1 erase)")).to_be_visible(timeout=60_000)
             erased = scores(path, 0)
-            shot(page, "2-erased")
+            shot(page, "3-erased")
 
             # an add stroke across the head
             use_tool("brush: add")
@@ -169,17 +185,17 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
             expect(summary("2 stroke(s) (1 erase)")).to_be_visible(timeout=60_000)
             added = scores(path, 0)
             radii = [s["radius"] for s in Project.open(path).prompt(0, 1)["strokes"]]
-            shot(page, "3-added")
+            shot(page, "4-added")
 
             # the strokes are on disk: a reload shows them, and undo takes back the last one
             page.reload()
-            expect(summary("Frame 0 · object 1: 1 click(s) (1 positive) · 2 stroke(s) (1 erase)")
+            expect(summary("Frame 0 · object 1: 2 click(s) (1 positive) · 2 stroke(s) (1 erase)")
                    ).to_be_visible(timeout=60_000)
             page.wait_for_function(
                 "() => { const f = document.querySelector(\"iframe[title*='streamlit_image_coordinates']\");"
                 " const i = f && f.contentDocument && f.contentDocument.getElementById('image');"
                 " return i && i.complete && i.naturalWidth > 0 && i.width > 0; }", timeout=30_000)
-            shot(page, "4-reloaded")
+            shot(page, "5-reloaded")
             page.get_by_role("button", name="Undo", exact=True).click()
             expect(summary("1 stroke(s) (1 erase)")).to_be_visible(timeout=60_000)
             undone = scores(path, 0)
@@ -192,7 +208,7 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
             expect(summary(f"Frame {N - 1} · object 1: 0 click(s) (0 positive) · box")).to_be_visible(
                 timeout=60_000)
             boxed = scores(path, N - 1)
-            shot(page, "5-box")
+            shot(page, "6-box")
         except Exception:
             if page is not None:
                 shot(page, "failure")
@@ -200,16 +216,21 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
         finally:
             browser.close()
 
-    print("scores: clicked", clicked, "erased", erased, "added", added, "undone", undone, "boxed", boxed)
+    print("scores: clicked", clicked, "negative", negated, "erased", erased, "added", added, "undone", undone,
+          "boxed", boxed)
     print("steps (name, seconds since start):", steps)
-    assert clicked["iou"] > 0.3, clicked  # the click found the animal
-    assert erased["fence"] < 0.05 and erased["fence"] <= clicked["fence"], erased
-    assert erased["iou"] > 0.85 and erased["iou"] >= clicked["iou"] - 0.01, erased
+    assert clicked["iou"] > 0.3, clicked  # the click found the animal ...
+    assert clicked["fence"] > 0.2, clicked  # ... and much of the still fence with it: the negative click has work
+    assert lands_in_mask  # the negative click lands on the masked fence
+    assert negated["fence"] < 0.5 * clicked["fence"], negated  # it took back most of the fence ...
+    assert negated["iou"] >= clicked["iou"] - 0.02, negated  # ... and kept the animal
+    assert erased["fence"] < 0.05 and erased["fence"] <= negated["fence"], erased
+    assert erased["iou"] > 0.85 and erased["iou"] >= negated["iou"] - 0.01, erased
     assert radii == [6.0, 10.0], radii  # the brush size slider sets the stroke's radius
     assert added["head"] > 0.9 and added["iou"] > 0.95 and added["fence"] < 0.05, added
     assert undone["head"] == erased["head"] and undone["fence"] == erased["fence"], undone
     assert boxed["iou"] > 0.85 and boxed["fence"] < 0.05, boxed
     stored = Project.open(path).prompt(0, 1)
-    assert [s["label"] for s in stored["strokes"]] == [0] and len(stored["clicks"]) == 1
+    assert [s["label"] for s in stored["strokes"]] == [0] and [c[2] for c in stored["clicks"]] == [1, 0]
     log = (tmp_path / "streamlit.log").read_text(errors="replace")
     assert "Traceback" not in log, f"the server logged an error:\n{log[-3000:]}"

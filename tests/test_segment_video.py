@@ -200,3 +200,24 @@ def test_eval_clicks_video_command(capsys):
     out = capsys.readouterr().out
     assert "with neighbouring frames" in out and "dog-agility#1" in out and "@30" not in out  # 25 frames
     assert "lowered their object's IoU" in out
+
+
+def test_studio_gives_a_prompt_the_mask_it_had_when_clicked(scene, tmp_path):
+    """A studio that did not see the clicks being made (a reloaded page, an undo) replays them one at a time:
+    the same mask as the studio that saw them."""
+    from tam.project import Project
+    from tam.studio import Studio
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(_scene()[0]):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    project = Project.create(folder, path=tmp_path / "p")
+    obj = project.add_object()
+    seen = Studio(project)
+    for click in (OBJECT_CLICK, FENCE_CLICK, (100 + STEP * T, 60, 1)):
+        project.add_click(T, obj, *click)
+        made = seen.segment(T, obj).mask
+    replayed = Studio(project).segment(T, obj).mask
+    assert made.any()
+    np.testing.assert_array_equal(replayed, made)
