@@ -99,17 +99,37 @@ def choose(page, combo, option: str, attempts: int = 3) -> None:
             page.keyboard.press("Escape")
 
 
+IMAGE_READY_JS = (
+    "() => { const f = document.querySelector(\"iframe[title*='streamlit_image_coordinates']\");"
+    " const i = f && f.contentDocument && f.contentDocument.getElementById('image');"
+    " return i && i.complete && i.naturalWidth > 0 && i.width > 0; }")
+
+
+def click_image(page, expect):
+    """The click component's image, once it is visible and its picture has loaded."""
+    image = page.frame_locator("iframe[title*='streamlit_image_coordinates']").locator("#image")
+    expect(image).to_be_visible(timeout=30_000)
+    page.wait_for_function(IMAGE_READY_JS, timeout=30_000)
+    return image
+
+
+class Shots:
+    """Full-page screenshots as ``ARTIFACTS/<prefix><name>.png``; ``steps`` lists (name, seconds since start)."""
+
+    def __init__(self, prefix: str = ""):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.prefix, self.t0, self.steps = prefix, time.monotonic(), []
+
+    def __call__(self, page, name: str) -> None:
+        page.screenshot(path=str(ARTIFACTS / f"{self.prefix}{name}.png"), full_page=True)
+        self.steps.append((name, round(time.monotonic() - self.t0, 1)))
+
+
 def test_click_track_render_download(server):
     av = pytest.importorskip("av")
     sync_api = pytest.importorskip("playwright.sync_api")
     url, tmp_path = server
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    steps = []
-
-    def shot(page, name):
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        steps.append((name, round(time.monotonic() - t0, 1)))
+    shot = Shots()
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
@@ -128,12 +148,7 @@ def test_click_track_render_download(server):
 
             sidebar.get_by_role("button", name="Open the sample clip").click()
             expect(page.get_by_text("working at 428x240")).to_be_visible(timeout=60_000)
-            image = page.frame_locator("iframe[title*='streamlit_image_coordinates']").locator("#image")
-            expect(image).to_be_visible(timeout=30_000)
-            page.wait_for_function(
-                "() => { const f = document.querySelector(\"iframe[title*='streamlit_image_coordinates']\");"
-                " const i = f && f.contentDocument && f.contentDocument.getElementById('image');"
-                " return i && i.complete && i.naturalWidth > 0 && i.width > 0; }", timeout=30_000)
+            image = click_image(page, expect)
             shot(page, "02-opened")
 
             # click the rock: the image is shown at the column's width, so scale source pixels to it
@@ -204,6 +219,6 @@ def test_click_track_render_download(server):
     x, y = ROCK
     assert diff[y - 30:y + 30, x - 60:x + 60].mean() > 12, "the rock's pixels hardly changed"
     assert diff[100:600, 50:450].mean() < 4, "pixels far from the rock changed"
-    print("steps (name, seconds since start):", steps)
+    print("steps (name, seconds since start):", shot.steps)
     log = (tmp_path / "streamlit.log").read_text(errors="replace")
     assert "Traceback" not in log, f"the server logged an error:\n{log[-3000:]}"

@@ -12,14 +12,13 @@ against the clip's true masks. Screenshots go to ``tests/artifacts/brush-*.png``
 """
 from __future__ import annotations
 
-import time
 
 import cv2
 import numpy as np
 import pytest
 
 from tam.project import Project
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, server  # noqa: F401 (fixture)
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, IMAGE_READY_JS, Shots, server  # noqa: F401 (fixture)
 
 W, H, N = 320, 180, 12
 STILL, SPEED = 6, 3  # the animal stands still up to frame STILL, then walks SPEED px a frame
@@ -103,13 +102,7 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
     write_clip(clip)
     path = tmp_path / "home" / "projects" / PROJECT
     Project.create(clip, path=path).add_object("animal")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    steps = []
-
-    def shot(page, name):
-        page.screenshot(path=str(ARTIFACTS / f"brush-{name}.png"), full_page=True)
-        steps.append((name, round(time.monotonic() - t0, 1)))
+    shot = Shots("brush-")
 
     def summary(text: str):
         return page.get_by_text(text)
@@ -191,10 +184,7 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
             page.reload()
             expect(summary("Frame 0 · object 1: 2 click(s) (1 positive) · 2 stroke(s) (1 erase)")
                    ).to_be_visible(timeout=60_000)
-            page.wait_for_function(
-                "() => { const f = document.querySelector(\"iframe[title*='streamlit_image_coordinates']\");"
-                " const i = f && f.contentDocument && f.contentDocument.getElementById('image');"
-                " return i && i.complete && i.naturalWidth > 0 && i.width > 0; }", timeout=30_000)
+            page.wait_for_function(IMAGE_READY_JS, timeout=30_000)
             shot(page, "5-reloaded")
             page.get_by_role("button", name="Undo", exact=True).click()
             expect(summary("1 stroke(s) (1 erase)")).to_be_visible(timeout=60_000)
@@ -218,7 +208,7 @@ def test_brush_and_box(server):  # noqa: F811 (the fixture imported above)
 
     print("scores: clicked", clicked, "negative", negated, "erased", erased, "added", added, "undone", undone,
           "boxed", boxed)
-    print("steps (name, seconds since start):", steps)
+    print("steps (name, seconds since start):", shot.steps)
     assert clicked["iou"] > 0.3, clicked  # the click found the animal ...
     assert clicked["fence"] > 0.2, clicked  # ... and much of the still fence with it: the negative click has work
     assert lands_in_mask  # the negative click lands on the masked fence

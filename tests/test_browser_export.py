@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, choose, server  # noqa: F401 - fixture
+from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, choose, click_image, server  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.browser,
@@ -75,12 +75,7 @@ def test_render_and_download_prores(server):  # noqa: F811 - the fixture
             expect(sidebar.get_by_role("button", name="Open the sample clip")).to_be_visible(timeout=60_000)
             sidebar.locator("input[type=file]").set_input_files(str(clip))
             expect(page.get_by_text(f"working at {W}x{H}")).to_be_visible(timeout=60_000)
-            image = page.frame_locator("iframe[title*='streamlit_image_coordinates']").locator("#image")
-            expect(image).to_be_visible(timeout=30_000)
-            page.wait_for_function(
-                "() => { const f = document.querySelector(\"iframe[title*='streamlit_image_coordinates']\");"
-                " const i = f && f.contentDocument && f.contentDocument.getElementById('image');"
-                " return i && i.complete && i.naturalWidth > 0 && i.width > 0; }", timeout=30_000)
+            image = click_image(page, expect)
             box = image.bounding_box()
             cx, cy = (BOX[0] + BOX[2]) / 2, (BOX[1] + BOX[3]) / 2
             image.click(position={"x": cx * box["width"] / W, "y": cy * box["height"] / H})
