@@ -34,7 +34,7 @@ from tam import masks as maskio
 from tam.codecs import CODECS
 from tam import ui_brush
 from tam.errors import TamError
-from tam.project import Project, default_root, delete_project, list_projects
+from tam.project import Project, default_root, delete_project, list_projects, project_path
 from tam.segment.base import SEGMENTERS
 from tam.studio import Backends, Studio, StudioConfig
 from tam.track.base import TRACKERS
@@ -214,7 +214,10 @@ def restore_from_url() -> None:
     name = st.query_params.get("project")
     if "project_path" in ss or not name:
         return
-    path = default_root() / Path(name).name
+    try:
+        path = project_path(name)
+    except TamError:
+        return  # not a project's folder name: the page starts without a project
     if (path / "project.json").exists():
         open_project(path)
 

@@ -702,6 +702,16 @@ def _default_name(src: Path) -> str:
     return f"{src.stem}-{digest}"
 
 
+def project_path(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The folder of the project called ``name``: a direct child of the projects folder ``root``.
+
+    Raises TamError for anything else (empty, ``.``, ``..``, a path with separators), so a name taken from
+    a URL or a command line can never reach the projects folder itself, its parent, or anywhere else."""
+    if not name or name in (".", "..") or Path(name).name != name or "/" in name or "\\" in name:
+        raise TamError(f"not a project name: {name!r}")
+    return (Path(root) if root else default_root()) / name
+
+
 def list_projects(root: str | os.PathLike | None = None) -> list[Path]:
     root = Path(root) if root else default_root()
     if not root.exists():
@@ -712,7 +722,7 @@ def list_projects(root: str | os.PathLike | None = None) -> list[Path]:
 def delete_project(name_or_path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
     p = Path(name_or_path)
     if not (p / "project.json").exists():
-        p = (Path(root) if root else default_root()) / str(name_or_path)
+        p = project_path(str(name_or_path), root)
     if not (p / "project.json").exists():
         raise TamError(f"no project named {name_or_path}")
     shutil.rmtree(p)

@@ -349,3 +349,19 @@ def test_listing_the_backends_imports_no_heavy_library():
             "assert not heavy, heavy")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_url_naming_no_project_folder_opens_nothing(home):
+    """``?project=..`` must not open the projects folder's parent (TAM_HOME) as a project."""
+    from tests.media import make_video
+
+    clip = home / "clip.mp4"
+    make_video(clip)
+    Project.create(clip, path=home)  # a real project where the projects folder's parent is
+    (home / "projects").mkdir(exist_ok=True)
+    for name in ("..", ".", "../..", "projects/.."):
+        at = AppTest.from_file(APP, default_timeout=90)
+        at.query_params["project"] = name
+        at.run()
+        assert not at.exception, (name, at.exception)
+        assert "project_path" not in at.session_state, name

@@ -108,3 +108,13 @@ def test_label_png_roundtrip_and_resize(tmp_path):
     assert set(np.unique(big)) == {0, 3, 7}
     assert abs(int((big == 3).sum()) - 400) < 40
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_project_names_are_direct_children_of_the_projects_folder(tmp_path):
+    from tam.errors import TamError
+    from tam.project import project_path
+
+    assert project_path("clip-1a2b", tmp_path) == tmp_path / "clip-1a2b"
+    for bad in ("", ".", "..", "../x", "a/b", "/etc", "a\\b"):
+        with pytest.raises(TamError):
+            project_path(bad, tmp_path)
