@@ -337,7 +337,10 @@ class _FileReader:
         try:
             container.seek(target, stream=self._stream, backward=True, any_frame=False)
         except av.error.FFmpegError:
-            container.seek(0)
+            try:
+                container.seek(0)
+            except av.error.FFmpegError as e:  # a corrupt index: even the start cannot be reached
+                raise VideoError(f"{self._path.name}: frame {index} cannot be reached ({_short(e)})") from None
         self._frames = container.decode(self._stream)
         self._next_index = None
 
