@@ -114,6 +114,11 @@ def _new_project_name(stem: str) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
 
 
+def sample_project_name(proxy: int) -> str:
+    """The sample clip's one project per working resolution (reopened, never copied again)."""
+    return f"sample-{proxy}px" if proxy else "sample-source"
+
+
 def open_project(path: Path) -> Project:
     """Make ``path`` this session's project (and remember it in the URL for a refresh)."""
     project = Project.open(path)
@@ -134,7 +139,7 @@ def open_project(path: Path) -> Project:
 
 
 def create_project(source: Path, proxy: int, stem: str | None = None, path: Path | None = None) -> Project:
-    """A new project for ``source``; each open gets its own folder, so sessions never share clicks."""
+    """The project for ``source`` at ``path`` (reopened when it exists), or in a new folder named after ``stem``."""
     root = default_root()
     root.mkdir(parents=True, exist_ok=True)
     path = path or root / _new_project_name(stem or source.stem)
@@ -165,7 +170,8 @@ def open_panel(bar, settings: dict) -> str | None:
     try:
         if bar.button("Open the sample clip", key="open_sample", type="primary", width="stretch",
                       disabled=not SAMPLE.exists(), help="Big Buck Bunny, 5.3 s with audio"):
-            opened = create_project(SAMPLE, settings["proxy"], stem="sample")
+            opened = create_project(SAMPLE, settings["proxy"],
+                                    path=project_path(sample_project_name(settings["proxy"])))
         limit = max_upload_mb()
         upload = bar.file_uploader(f"Upload a video (up to {limit} MB)", type=VIDEO_TYPES, key="upload",
                                    max_upload_size=limit)

@@ -154,17 +154,20 @@ def test_objects_add_rename_delete(home):
     assert at.multiselect(key=f"remove_ids_{project.name}").value == [1]
 
 
-def test_reopen_restores_clicks_and_masks_and_sessions_are_apart(home):
+def test_reopen_restores_clicks_and_masks_and_the_sample_is_reopened(home):
     first = new_app()
     project = open_sample(first)
     click(first, *ROCK, stamp=20)
     share = mask_share(first)
 
-    # another browser tab: opening the sample gives it its own project
+    # another browser tab: opening the sample reopens its project (with the clicks), never a new copy
     other = new_app()
     other_project = open_sample(other)
-    assert other_project.path != project.path
-    assert "0 click(s)" in summary(other) and mask_share(other) == 0.0
+    assert other_project.path == project.path
+    assert "1 click(s) (1 positive)" in summary(other)
+    assert [p.name for p in (home / "projects").iterdir()] == [project.name]
+    # another working resolution is another project
+    assert open_sample(new_app(), proxy=640).path != project.path
 
     # a refreshed page: the saved project reopens with its clicks and masks
     fresh = new_app()
