@@ -188,16 +188,39 @@ def open_panel(bar, settings: dict) -> str | None:
             if left.button("Open", key="open_saved", width="stretch"):
                 opened = open_project(default_root() / choice)
             if right.button("Delete", key="delete_saved", width="stretch"):
-                job = job_board().get(str(default_root() / choice))
-                if job is not None and job.running:
-                    raise TamError(f"{choice} is busy ({job.kind} running): cancel it first")
-                if ss.get("project_path") == str(default_root() / choice):
-                    close_project()
-                delete_project(choice, default_root())
-                st.rerun()
+                ss["confirm_delete"] = None
+                refuse_if_busy(choice)
+                ss["confirm_delete"] = choice
+            delete_confirmation(bar, choice)
     except TamError as e:
         bar.error(str(e))
     return str(opened.path) if opened else None
+
+
+def refuse_if_busy(name: str) -> None:
+    """Raise TamError when a job (track or render) is running on the project called ``name``."""
+    job = job_board().get(str(project_path(name)))
+    if job is not None and job.running:
+        raise TamError(f"{name} is busy ({job.kind} running): cancel it first")
+
+
+def delete_confirmation(bar, name: str) -> None:
+    """After a click on Delete, ask again; "Confirm delete" removes the project unless a job runs on it."""
+    ss = st.session_state
+    if ss.get("confirm_delete") != name:
+        return
+    bar.warning(f"Delete {name} with its masks and renders? This cannot be undone.")
+    yes, no = bar.columns(2)
+    if no.button("Keep", key="keep_saved", width="stretch"):
+        ss.pop("confirm_delete", None)
+        st.rerun()
+    if yes.button("Confirm delete", key="confirm_delete_saved", type="primary", width="stretch"):
+        ss.pop("confirm_delete", None)
+        refuse_if_busy(name)
+        if ss.get("project_path") == str(project_path(name)):
+            close_project()
+        delete_project(name, default_root())
+        st.rerun()
 
 
 def _changed(path: Path) -> float:

@@ -368,3 +368,39 @@ def test_a_url_naming_no_project_folder_opens_nothing(home):
         at.run()
         assert not at.exception, (name, at.exception)
         assert "project_path" not in at.session_state, name
+
+
+def test_deleting_a_project_asks_first_and_is_refused_while_a_job_runs(home, monkeypatch):
+    monkeypatch.setitem(TRACKERS._entries, "slowcopy",
+                        Entry("slowcopy", f"{__name__}:SlowCopyTracker", "test"))
+    at = new_app()
+    at.sidebar.selectbox(key="set_tracker").set_value("slowcopy")
+    project = open_sample(at)
+
+    # Delete only asks; Keep leaves the project alone
+    at.sidebar.button(key="delete_saved").click().run()
+    assert (project.path / "project.json").exists()
+    assert any("cannot be undone" in w.value for w in at.sidebar.warning)
+    at.sidebar.button(key="keep_saved").click().run()
+    assert (project.path / "project.json").exists()
+    assert "confirm_delete_saved" not in [b.key for b in at.sidebar.button]
+
+    # a running job on the project refuses the deletion, from this tab or another
+    click(at, *ROCK, stamp=40)
+    at.button(key="track").click().run()
+    other = new_app()
+    other.sidebar.selectbox(key="saved_project").set_value(project.name)
+    other.sidebar.button(key="delete_saved").click().run()
+    errors = [e.value for e in other.sidebar.error]
+    assert errors == [f"{project.name} is busy (track running): cancel it first"], errors
+    assert "confirm_delete_saved" not in [b.key for b in other.sidebar.button]
+    assert (project.path / "project.json").exists()
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    wait_for(at, lambda a: any("cancelled" in w.value for w in a.warning))
+
+    # once idle, Delete then "Confirm delete" removes it and closes it in the tab that had it open
+    at.sidebar.button(key="delete_saved").click().run()
+    at.sidebar.button(key="confirm_delete_saved").click().run()
+    assert not at.exception, at.exception
+    assert not project.path.exists()
+    assert "project_path" not in at.session_state
