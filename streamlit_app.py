@@ -251,6 +251,14 @@ def restore_from_url() -> None:
         open_project(path)
 
 
+def drop_vanished_project() -> None:
+    """Close this session's project when its folder was deleted elsewhere, saying so in one line."""
+    path = st.session_state.get("project_path")
+    if path and not (Path(path) / "project.json").exists():
+        close_project()
+        st.warning(f"Project {Path(path).name} was deleted elsewhere; it is closed.")
+
+
 # -- the session's studio ------------------------------------------------------------
 
 def session_studio(settings: dict) -> tuple[Studio, SharedBackends] | None:
@@ -712,6 +720,7 @@ def main() -> Studio | None:
     settings = settings_panel()
     restore_from_url()
     open_panel(open_area, settings)
+    drop_vanished_project()
     try:
         pair = session_studio(settings)
     except TamError as e:

@@ -404,3 +404,21 @@ def test_deleting_a_project_asks_first_and_is_refused_while_a_job_runs(home, mon
     assert not at.exception, at.exception
     assert not project.path.exists()
     assert "project_path" not in at.session_state
+
+
+def test_a_project_deleted_elsewhere_is_closed_with_one_line(home):
+    tab_a = new_app()
+    project = open_sample(tab_a)
+    tab_b = new_app()
+    tab_b.sidebar.selectbox(key="saved_project").set_value(project.name)
+    tab_b.sidebar.button(key="delete_saved").click().run()
+    tab_b.sidebar.button(key="confirm_delete_saved").click().run()
+    assert not project.path.exists()
+
+    click(tab_a, *ROCK, stamp=50)  # the next click in the tab that had it open
+    warnings = [w.value for w in tab_a.warning]
+    assert warnings == [f"Project {project.name} was deleted elsewhere; it is closed."], warnings
+    assert "project_path" not in tab_a.session_state
+    assert not project.path.exists()  # the click did not bring back a half project
+    tab_a.run()
+    assert not tab_a.exception and not tab_a.warning  # said once, then the page starts afresh
