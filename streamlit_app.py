@@ -33,7 +33,7 @@ from inpaint.render import HoleConfig
 from tam import masks as maskio
 from tam.codecs import CODECS
 from tam import ui_brush
-from tam.errors import TamError
+from tam.errors import TamError, brief
 from tam.project import Project, default_root, delete_project, list_projects, project_path
 from tam.segment.base import SEGMENTERS
 from tam.studio import Backends, Studio, StudioConfig
@@ -152,14 +152,25 @@ def import_upload(name: str, data: bytes, proxy: int) -> Project:
     check_upload_size(name, len(data), max_upload_mb())
     stem = Path(name).stem or "upload"
     folder = default_root() / _new_project_name(stem)
-    folder.mkdir(parents=True)
     source = folder / f"source{Path(name).suffix.lower()}"
-    source.write_bytes(data)
     try:
+        folder.mkdir(parents=True)
+        source.write_bytes(data)
         return create_project(source, proxy, path=folder)
+    except (OSError, TamError) as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise upload_error(name, source.name, e) from None
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def upload_error(name: str, saved_as: str, e: Exception) -> TamError:
+    """A one-line error about the upload ``name`` that shows no server path or errno."""
+    if isinstance(e, TamError):
+        text = str(e)
+        return type(e)(name + text[len(saved_as):] if text.startswith(saved_as) else text)
+    return TamError(f"{name} could not be saved on the server: {brief(e)}")
 
 
 def open_panel(bar, settings: dict) -> str | None:

@@ -215,7 +215,9 @@ def test_upload_limit_and_bad_upload(home, monkeypatch):
     monkeypatch.setenv("TAM_MAX_UPLOAD_MB", "50")
     at = new_app()
     at.sidebar.file_uploader(key="upload").set_value(("junk.mp4", b"not a video" * 100, "video/mp4")).run()
-    assert at.sidebar.error, "a file that is no video must say so"
+    errors = [e.value for e in at.sidebar.error]
+    # one line about the file the user sent: no server path, no errno
+    assert errors == ["junk.mp4 is not a readable video: Invalid data found when processing input"], errors
     assert "project_path" not in at.session_state
     assert not any((home / "projects").iterdir())  # the half-made project was removed
 
@@ -224,6 +226,14 @@ def test_upload_limit_and_bad_upload(home, monkeypatch):
     assert not at.sidebar.error
     project = Project.open(at.session_state["project_path"])
     assert project.num_frames == 132 and project.source_path.parent == project.path
+
+
+def test_brief_error_text_has_no_errno_or_path():
+    from tam.errors import brief
+
+    assert brief(OSError(28, "No space left on device", "/srv/tam/projects/x/source.mp4")) == \
+        "No space left on device"
+    assert brief(ValueError("bad\nmore")) == "bad" and brief(RuntimeError()) == "RuntimeError"
 
 
 def test_only_available_backends_are_offered(home, monkeypatch):
