@@ -33,7 +33,7 @@ from inpaint.render import HoleConfig
 from tam import masks as maskio
 from tam.codecs import CODECS
 from tam import ui_brush
-from tam.errors import TamError
+from tam.errors import TamError, brief
 from tam.project import Project, default_root, delete_project, list_projects, project_path
 from tam.segment.base import SEGMENTERS
 from tam.studio import Backends, Studio, StudioConfig
@@ -114,6 +114,11 @@ def _new_project_name(stem: str) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
 
 
+def sample_project_name(proxy: int) -> str:
+    """The sample clip's one project per working resolution (reopened, never copied again)."""
+    return f"sample-{proxy}px" if proxy else "sample-source"
+
+
 def open_project(path: Path) -> Project:
     """Make ``path`` this session's project (and remember it in the URL for a refresh)."""
     project = Project.open(path)
@@ -134,7 +139,7 @@ def open_project(path: Path) -> Project:
 
 
 def create_project(source: Path, proxy: int, stem: str | None = None, path: Path | None = None) -> Project:
-    """A new project for ``source``; each open gets its own folder, so sessions never share clicks."""
+    """The project for ``source`` at ``path`` (reopened when it exists), or in a new folder named after ``stem``."""
     root = default_root()
     root.mkdir(parents=True, exist_ok=True)
     path = path or root / _new_project_name(stem or source.stem)
@@ -147,14 +152,25 @@ def import_upload(name: str, data: bytes, proxy: int) -> Project:
     check_upload_size(name, len(data), max_upload_mb())
     stem = Path(name).stem or "upload"
     folder = default_root() / _new_project_name(stem)
-    folder.mkdir(parents=True)
     source = folder / f"source{Path(name).suffix.lower()}"
-    source.write_bytes(data)
     try:
+        folder.mkdir(parents=True)
+        source.write_bytes(data)
         return create_project(source, proxy, path=folder)
+    except (OSError, TamError) as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise upload_error(name, source.name, e) from None
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def upload_error(name: str, saved_as: str, e: Exception) -> TamError:
+    """A one-line error about the upload ``name`` that shows no server path or errno."""
+    if isinstance(e, TamError):
+        text = str(e)
+        return type(e)(name + text[len(saved_as):] if text.startswith(saved_as) else text)
+    return TamError(f"{name} could not be saved on the server: {brief(e)}")
 
 
 def open_panel(bar, settings: dict) -> str | None:
@@ -165,7 +181,8 @@ def open_panel(bar, settings: dict) -> str | None:
     try:
         if bar.button("Open the sample clip", key="open_sample", type="primary", width="stretch",
                       disabled=not SAMPLE.exists(), help="Big Buck Bunny, 5.3 s with audio"):
-            opened = create_project(SAMPLE, settings["proxy"], stem="sample")
+            opened = create_project(SAMPLE, settings["proxy"],
+                                    path=project_path(sample_project_name(settings["proxy"])))
         limit = max_upload_mb()
         upload = bar.file_uploader(f"Upload a video (up to {limit} MB)", type=VIDEO_TYPES, key="upload",
                                    max_upload_size=limit)
@@ -182,16 +199,39 @@ def open_panel(bar, settings: dict) -> str | None:
             if left.button("Open", key="open_saved", width="stretch"):
                 opened = open_project(default_root() / choice)
             if right.button("Delete", key="delete_saved", width="stretch"):
-                job = job_board().get(str(default_root() / choice))
-                if job is not None and job.running:
-                    raise TamError(f"{choice} is busy ({job.kind} running): cancel it first")
-                if ss.get("project_path") == str(default_root() / choice):
-                    close_project()
-                delete_project(choice, default_root())
-                st.rerun()
+                ss["confirm_delete"] = None
+                refuse_if_busy(choice)
+                ss["confirm_delete"] = choice
+            delete_confirmation(bar, choice)
     except TamError as e:
         bar.error(str(e))
     return str(opened.path) if opened else None
+
+
+def refuse_if_busy(name: str) -> None:
+    """Raise TamError when a job (track or render) is running on the project called ``name``."""
+    job = job_board().get(str(project_path(name)))
+    if job is not None and job.running:
+        raise TamError(f"{name} is busy ({job.kind} running): cancel it first")
+
+
+def delete_confirmation(bar, name: str) -> None:
+    """After a click on Delete, ask again; "Confirm delete" removes the project unless a job runs on it."""
+    ss = st.session_state
+    if ss.get("confirm_delete") != name:
+        return
+    bar.warning(f"Delete {name} with its masks and renders? This cannot be undone.")
+    yes, no = bar.columns(2)
+    if no.button("Keep", key="keep_saved", width="stretch"):
+        ss.pop("confirm_delete", None)
+        st.rerun()
+    if yes.button("Confirm delete", key="confirm_delete_saved", type="primary", width="stretch"):
+        ss.pop("confirm_delete", None)
+        refuse_if_busy(name)
+        if ss.get("project_path") == str(project_path(name)):
+            close_project()
+        delete_project(name, default_root())
+        st.rerun()
 
 
 def _changed(path: Path) -> float:
@@ -220,6 +260,14 @@ def restore_from_url() -> None:
         return  # not a project's folder name: the page starts without a project
     if (path / "project.json").exists():
         open_project(path)
+
+
+def drop_vanished_project() -> None:
+    """Close this session's project when its folder was deleted elsewhere, saying so in one line."""
+    path = st.session_state.get("project_path")
+    if path and not (Path(path) / "project.json").exists():
+        close_project()
+        st.warning(f"Project {Path(path).name} was deleted elsewhere; it is closed.")
 
 
 # -- the session's studio ------------------------------------------------------------
@@ -683,6 +731,7 @@ def main() -> Studio | None:
     settings = settings_panel()
     restore_from_url()
     open_panel(open_area, settings)
+    drop_vanished_project()
     try:
         pair = session_studio(settings)
     except TamError as e:

@@ -27,3 +27,10 @@ class OutputError(TamError):
 
 class Cancelled(TamError):
     """Long work was cancelled by the caller."""
+
+
+def brief(e: Exception, limit: int = 200) -> str:
+    """``e`` as one short line for a user: an OS or FFmpeg error's reason without its errno or file path."""
+    reason = getattr(e, "strerror", None)
+    text = reason.strip() if isinstance(reason, str) and reason.strip() else str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]

@@ -51,13 +51,13 @@ def read_meta(path: str | os.PathLike) -> SourceMeta:
     """The facts of a video file that an export keeps."""
     import av
 
-    from tam.errors import VideoError
+    from tam.errors import VideoError, brief
 
     path = Path(path)
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
-        raise VideoError(f"{path.name} is not a readable video: {e}") from None
+        raise VideoError(f"{path.name} is not a readable video: {brief(e)}") from None
     with container:
         if not container.streams.video:
             raise VideoError(f"{path.name} has no video stream")

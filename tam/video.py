@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tam.datasets import IMAGE_SUFFIXES
-from tam.errors import VideoError
+from tam.errors import VideoError, brief
 
 DEFAULT_FOLDER_FPS = 25.0
 DEFAULT_PROXY_LONGEST = 854  # 854x480 stays as is; 1280x720 and 1920x1080 become 854x480
@@ -228,8 +228,7 @@ def _open_container(path: Path):
 
 
 def _short(e: Exception) -> str:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return msg[:200]
+    return brief(e)
 
 
 class _FileReader:

@@ -154,17 +154,20 @@ def test_objects_add_rename_delete(home):
     assert at.multiselect(key=f"remove_ids_{project.name}").value == [1]
 
 
-def test_reopen_restores_clicks_and_masks_and_sessions_are_apart(home):
+def test_reopen_restores_clicks_and_masks_and_the_sample_is_reopened(home):
     first = new_app()
     project = open_sample(first)
     click(first, *ROCK, stamp=20)
     share = mask_share(first)
 
-    # another browser tab: opening the sample gives it its own project
+    # another browser tab: opening the sample reopens its project (with the clicks), never a new copy
     other = new_app()
     other_project = open_sample(other)
-    assert other_project.path != project.path
-    assert "0 click(s)" in summary(other) and mask_share(other) == 0.0
+    assert other_project.path == project.path
+    assert "1 click(s) (1 positive)" in summary(other)
+    assert [p.name for p in (home / "projects").iterdir()] == [project.name]
+    # another working resolution is another project
+    assert open_sample(new_app(), proxy=640).path != project.path
 
     # a refreshed page: the saved project reopens with its clicks and masks
     fresh = new_app()
@@ -212,7 +215,9 @@ def test_upload_limit_and_bad_upload(home, monkeypatch):
     monkeypatch.setenv("TAM_MAX_UPLOAD_MB", "50")
     at = new_app()
     at.sidebar.file_uploader(key="upload").set_value(("junk.mp4", b"not a video" * 100, "video/mp4")).run()
-    assert at.sidebar.error, "a file that is no video must say so"
+    errors = [e.value for e in at.sidebar.error]
+    # one line about the file the user sent: no server path, no errno
+    assert errors == ["junk.mp4 is not a readable video: Invalid data found when processing input"], errors
     assert "project_path" not in at.session_state
     assert not any((home / "projects").iterdir())  # the half-made project was removed
 
@@ -221,6 +226,14 @@ def test_upload_limit_and_bad_upload(home, monkeypatch):
     assert not at.sidebar.error
     project = Project.open(at.session_state["project_path"])
     assert project.num_frames == 132 and project.source_path.parent == project.path
+
+
+def test_brief_error_text_has_no_errno_or_path():
+    from tam.errors import brief
+
+    assert brief(OSError(28, "No space left on device", "/srv/tam/projects/x/source.mp4")) == \
+        "No space left on device"
+    assert brief(ValueError("bad\nmore")) == "bad" and brief(RuntimeError()) == "RuntimeError"
 
 
 def test_only_available_backends_are_offered(home, monkeypatch):
@@ -365,3 +378,57 @@ def test_a_url_naming_no_project_folder_opens_nothing(home):
         at.run()
         assert not at.exception, (name, at.exception)
         assert "project_path" not in at.session_state, name
+
+
+def test_deleting_a_project_asks_first_and_is_refused_while_a_job_runs(home, monkeypatch):
+    monkeypatch.setitem(TRACKERS._entries, "slowcopy",
+                        Entry("slowcopy", f"{__name__}:SlowCopyTracker", "test"))
+    at = new_app()
+    at.sidebar.selectbox(key="set_tracker").set_value("slowcopy")
+    project = open_sample(at)
+
+    # Delete only asks; Keep leaves the project alone
+    at.sidebar.button(key="delete_saved").click().run()
+    assert (project.path / "project.json").exists()
+    assert any("cannot be undone" in w.value for w in at.sidebar.warning)
+    at.sidebar.button(key="keep_saved").click().run()
+    assert (project.path / "project.json").exists()
+    assert "confirm_delete_saved" not in [b.key for b in at.sidebar.button]
+
+    # a running job on the project refuses the deletion, from this tab or another
+    click(at, *ROCK, stamp=40)
+    at.button(key="track").click().run()
+    other = new_app()
+    other.sidebar.selectbox(key="saved_project").set_value(project.name)
+    other.sidebar.button(key="delete_saved").click().run()
+    errors = [e.value for e in other.sidebar.error]
+    assert errors == [f"{project.name} is busy (track running): cancel it first"], errors
+    assert "confirm_delete_saved" not in [b.key for b in other.sidebar.button]
+    assert (project.path / "project.json").exists()
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    wait_for(at, lambda a: any("cancelled" in w.value for w in a.warning))
+
+    # once idle, Delete then "Confirm delete" removes it and closes it in the tab that had it open
+    at.sidebar.button(key="delete_saved").click().run()
+    at.sidebar.button(key="confirm_delete_saved").click().run()
+    assert not at.exception, at.exception
+    assert not project.path.exists()
+    assert "project_path" not in at.session_state
+
+
+def test_a_project_deleted_elsewhere_is_closed_with_one_line(home):
+    tab_a = new_app()
+    project = open_sample(tab_a)
+    tab_b = new_app()
+    tab_b.sidebar.selectbox(key="saved_project").set_value(project.name)
+    tab_b.sidebar.button(key="delete_saved").click().run()
+    tab_b.sidebar.button(key="confirm_delete_saved").click().run()
+    assert not project.path.exists()
+
+    click(tab_a, *ROCK, stamp=50)  # the next click in the tab that had it open
+    warnings = [w.value for w in tab_a.warning]
+    assert warnings == [f"Project {project.name} was deleted elsewhere; it is closed."], warnings
+    assert "project_path" not in tab_a.session_state
+    assert not project.path.exists()  # the click did not bring back a half project
+    tab_a.run()
+    assert not tab_a.exception and not tab_a.warning  # said once, then the page starts afresh
