@@ -319,8 +319,7 @@ def canvas_image(studio: Studio, frame: int) -> np.ndarray:
     """The working frame with the masks tinted and this frame's clicks, strokes and boxes drawn."""
     p = studio.project
     rgb = maskio.overlay(p.frames[frame], studio.labels_at(frame))
-    sx = p.proxy_size[0] / p.source_size[0]
-    sy = p.proxy_size[1] / p.source_size[1]
+    sx, sy = p.proxy_scale
     r = max(3, round(max(p.proxy_size) / 140))
     for oid in p.prompted().get(frame, []):
         for x, y, label in p.prompt(frame, oid)["clicks"]:

@@ -139,7 +139,8 @@ def evaluate_case(inpainter, case: Case, keep: int | None = None) -> CaseResult:
             kept = out
         t0, c0 = time.perf_counter(), time.process_time()
     hole_fraction = float(np.mean([h.mean() for h in case.holes]))
-    result = CaseResult(case.name, len(ssims), hole_fraction, float(np.mean(psnrs)) if psnrs else float("nan"), float(np.mean(ssims)),
+    psnr = float(np.mean(psnrs)) if psnrs else float("nan")
+    result = CaseResult(case.name, len(ssims), hole_fraction, psnr, float(np.mean(ssims)),
                         fl_sum / max(fl_n, 1), wall, cpu)
     if keep is not None:
         result.kept = kept
@@ -215,7 +216,7 @@ def main(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     inpainter = INPAINTERS.create(args.backend)
     baseline = None if args.baseline in ("", "none") else INPAINTERS.create(args.baseline)
-    out = Path(f"eval-inpaint-{args.protocol}" if args.out is None else args.out) if args.out != "" else None
+    out = None if args.out == "" else Path(args.out or f"eval-inpaint-{args.protocol}")
     if args.protocol == "static":
         return _main_static(args, size, inpainter, baseline, out)
     cases = load_cases(args.root, size, args.max_frames, args.sequence)

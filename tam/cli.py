@@ -127,11 +127,10 @@ def cmd_info(args) -> int:
 
 def _detect_frames(src, proxy_size):
     """The source's frames at working size, in order, for the cut detector."""
-    import cv2
+    from tam.video import to_working_size
 
-    w, h = proxy_size(*src.size)
-    for rgb in src:
-        yield rgb if rgb.shape[1::-1] == (w, h) else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    size = proxy_size(*src.size)
+    return (to_working_size(rgb, size) for rgb in src)
 
 
 def _read_image(path: Path) -> np.ndarray:

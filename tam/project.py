@@ -62,7 +62,7 @@ from tam import shots as shotcuts
 from tam.errors import MaskError, PromptError, TamError
 from tam.fileio import atomic_path, read_json, write_json
 from tam.filelock import FileLock
-from tam.video import DEFAULT_PROXY_LONGEST, Probe, VideoSource, open_source, proxy_size
+from tam.video import DEFAULT_PROXY_LONGEST, Probe, VideoSource, open_source, proxy_size, to_working_size
 
 FORMAT_VERSION = 1
 LOCK_NAME = ".project.lock"  # the lock every edit of the folder holds
@@ -133,8 +133,7 @@ class ProxyFrames:
 
     def _from_source(self, index: int) -> np.ndarray:
         full = self._project.source()[index]
-        w, h = self.size
-        rgb = full if full.shape[1::-1] == (w, h) else cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
+        rgb = to_working_size(full, self.size)
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise OSError(f"could not encode frame {index} as JPEG")
@@ -306,6 +305,12 @@ class Project:
     def proxy_size(self) -> tuple[int, int]:
         return int(self._facts["proxy"]["width"]), int(self._facts["proxy"]["height"])
 
+    @property
+    def proxy_scale(self) -> tuple[float, float]:
+        """(sx, sy): working-frame pixels per source pixel, horizontally and vertically."""
+        (pw, ph), (sw, sh) = self.proxy_size, self.source_size
+        return pw / sw, ph / sh
+
     def source(self) -> VideoSource:
         if self._source is None:
             if not self.source_path.exists():
@@ -476,7 +481,7 @@ class Project:
         clean = [self._clean_click(c) for c in clicks]
         boxes = [] if box is None else [self._clean_box(box)]
         lines = [self._clean_stroke(s) for s in strokes]
-        steps = ["click"] * len(clean) + ["box"] * len(boxes) + ["stroke"] * len(lines)
+        steps = _steps_in_list_order(clean, boxes, lines)
         with self._edit():
             self._require_object(object_id)
             entry = {"clicks": clean, "boxes": boxes, "strokes": lines, "steps": steps}
@@ -535,7 +540,7 @@ class Project:
         lists = {"clicks": clicks, "boxes": boxes, "strokes": strokes}
         steps = list(raw.get("steps") or [])
         if any(steps.count(kind) != len(lists[name]) for kind, name in _STEP_LISTS.items()):
-            steps = ["click"] * len(clicks) + ["box"] * len(boxes) + ["stroke"] * len(strokes)
+            steps = _steps_in_list_order(clicks, boxes, strokes)
         return {"clicks": clicks, "boxes": boxes, "strokes": strokes, "steps": steps}
 
     def _add_step(self, frame: int, object_id: int, kind: str, value) -> None:
@@ -691,6 +696,11 @@ class Project:
 
 
 _STEP_LISTS = {"click": "clicks", "box": "boxes", "stroke": "strokes"}
+
+
+def _steps_in_list_order(clicks: list, boxes: list, strokes: list) -> list[str]:
+    """The steps of a prompt whose order is not recorded: its clicks, then its boxes, then its strokes."""
+    return ["click"] * len(clicks) + ["box"] * len(boxes) + ["stroke"] * len(strokes)
 
 
 def _copy_stroke(s: dict) -> dict:

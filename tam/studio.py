@@ -125,8 +125,7 @@ class Studio:
     def _predict(self, frame: int, object_id: int, prompt: dict) -> SegmentResult:
         """The segmenter's mask for the prompt's clicks and box (working size)."""
         p = self.project
-        sx = p.proxy_size[0] / p.source_size[0]
-        sy = p.proxy_size[1] / p.source_size[1]
+        sx, sy = p.proxy_scale
         clicks = [(min(x * sx, p.proxy_size[0] - 1), min(y * sy, p.proxy_size[1] - 1), lab)
                   for x, y, lab in prompt["clicks"]]
         box = None
@@ -151,7 +150,7 @@ class Studio:
         # the clicks not covered by a kept answer are replayed one at a time, each refining the answer to
         # the ones before it, as when they were made: the mask depends on the prompt alone, not on whether
         # this studio saw the earlier clicks (a reloaded page, an undo)
-        for k in range(max(done + 1, 1), len(clicks)):
+        for k in range(done + 1, len(clicks)):
             step = segmenter.predict(Prompt.from_clicks(clicks[:k], box), mask_input=mask_input)
             mask_input = step.logits
             if mask_input is None:  # a segmenter that gives no logits answers every prompt afresh
@@ -165,8 +164,7 @@ class Studio:
     def _paint(self, frame: int, result: SegmentResult, strokes: list[dict]) -> SegmentResult:
         """``result`` with the brush strokes (source pixels) applied in order at working size."""
         p = self.project
-        sx = p.proxy_size[0] / p.source_size[0]
-        sy = p.proxy_size[1] / p.source_size[1]
+        sx, sy = p.proxy_scale
         scaled = [Stroke(s["points"], s["label"], s["radius"]).scaled(sx, sy) for s in strokes]
         return replace(result, mask=apply_strokes(p.frames[frame], result.mask, scaled))
 
@@ -238,8 +236,7 @@ class Studio:
 
     # -- removal ----------------------------------------------------------------
     def holes(self, ids: Sequence[int] | None = None) -> HoleMasks:
-        scale = self.project.proxy_size[0] / self.project.source_size[0]
-        return HoleMasks(self.project.masks, ids, self.config.holes, scale)
+        return HoleMasks(self.project.masks, ids, self.config.holes, self.project.proxy_scale[0])
 
     def preview(self, frame: int, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(source frame, frame with the objects removed), both at full resolution."""

@@ -65,6 +65,15 @@ def proxy_size(width: int, height: int, longest: int | None = DEFAULT_PROXY_LONG
     return max(2, int(round(width * s / 2)) * 2), max(2, int(round(height * s / 2)) * 2)
 
 
+def to_working_size(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``rgb`` (HxWx3) at ``size`` (w, h): itself when it is that size already, else area-resampled."""
+    if rgb.shape[1::-1] == tuple(size):
+        return rgb
+    import cv2
+
+    return cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_AREA)
+
+
 class VideoSource:
     """Random access to the frames of a video file or an image folder.
 
