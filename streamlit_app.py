@@ -38,12 +38,13 @@ from tam.project import Project, default_root, delete_project, list_projects, pr
 from tam.segment.base import SEGMENTERS
 from tam.studio import Backends, Studio, StudioConfig
 from tam.track.base import TRACKERS
+from tam.video import DEFAULT_PROXY_LONGEST
 from tam.ui_state import (Job, JobBoard, SharedBackends, available_backends, check_upload_size,
                           click_from_event, max_upload_mb)
 
 SAMPLE = Path(__file__).resolve().parent / "assets" / "bigbuckbunny.mp4"
 VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi"]
-RESOLUTIONS = [854, 640, 427, 1280, 0]  # longest side of the working frames; 0 = the source's size
+RESOLUTIONS = [DEFAULT_PROXY_LONGEST, 640, 427, 1280, 0]  # longest side of the working frames; 0 = the source's size
 RENDER_NAME = "removed.mp4"
 RENDER_STEM = "removed"  # renders/removed.<codec's suffix>, or a folder for PNGs
 CODEC_MIME = {".mp4": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska"}
@@ -293,8 +294,7 @@ def session_studio(settings: dict) -> tuple[Studio, SharedBackends] | None:
 
 def resegment(studio: Studio, shared: SharedBackends, frame: int, object_id: int) -> int:
     """Recompute one object's mask on one frame from its clicks; returns its pixel count."""
-    with shared.locks["segmenter"]:
-        result = studio.segment(frame, object_id)
+    result = studio.segment(frame, object_id)
     return 0 if result is None else int(result.mask.sum())
 
 
@@ -468,9 +468,7 @@ def track_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) 
                 "If the object is there too, click it again in that shot.", icon=":material/content_cut:")
     if st.button("Track", key="track", type="primary", disabled=busy or not keys, width="stretch"):
         start = frame if frame in keys else None
-        lock = shared.locks["segmenter"]
-        start_job("track", studio, shared,
-                  lambda s, stop: s.track(direction, start, stop, refine=refine, segmenter_lock=lock))
+        start_job("track", studio, shared, lambda s, stop: s.track(direction, start, stop, refine=refine))
     return direction
 
 

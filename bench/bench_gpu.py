@@ -311,14 +311,14 @@ def time_segmenter(segmenter, name: str, out) -> None:
     from tam.segment.base import Prompt
 
     clip = SyntheticClip(SEGMENT_REPEATS + 1, FULL_HD)
-    segmenter.set_image(clip[SEGMENT_REPEATS])  # warm-up
-    segmenter.predict(Prompt.from_clicks([(500, 400, 1)]))
+    state = segmenter.set_image(clip[SEGMENT_REPEATS])  # warm-up
+    segmenter.predict(state, Prompt.from_clicks([(500, 400, 1)]))
     embed, click = [], []
     for i in range(SEGMENT_REPEATS):
         with timed(embed):
-            segmenter.set_image(clip[i])
+            state = segmenter.set_image(clip[i])
         with timed(click):
-            segmenter.predict(Prompt.from_clicks([(500 + 10 * i, 400, 1)]))
+            segmenter.predict(state, Prompt.from_clicks([(500 + 10 * i, 400, 1)]))
     say(f"{name} 1920x1080: set_image {min(embed):.3f} s, one click {1000 * min(click):.1f} ms", out)
 
 

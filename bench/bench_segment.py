@@ -58,13 +58,13 @@ class GrabCutBaseline(Segmenter):
     def __init__(self, radius: int = 5, iterations: int = 5):
         self.radius = radius
         self.iterations = iterations
-        self._bgr = None
 
-    def set_image(self, image: np.ndarray) -> None:
-        self._bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    def set_image(self, image: np.ndarray) -> np.ndarray:
+        """The image state: the frame in OpenCV's BGR order."""
+        return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
 
-    def predict(self, prompt: Prompt, mask_input=None) -> SegmentResult:
-        h, w = self._bgr.shape[:2]
+    def predict(self, bgr: np.ndarray, prompt: Prompt, mask_input=None) -> SegmentResult:
+        h, w = bgr.shape[:2]
         prompt.validate(w, h)
         gc = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
         for (x, y), lab in zip(prompt.points, prompt.labels):
@@ -74,7 +74,7 @@ class GrabCutBaseline(Segmenter):
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(0)
-        cv2.grabCut(self._bgr, gc, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(bgr, gc, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
         mask = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
         return SegmentResult(mask, 1.0)
 
@@ -101,10 +101,10 @@ def print_ceiling(seg, seqs, res, frames) -> None:
             if t >= len(seq):
                 continue
             labels = seq.mask(t)
-            seg.set_image(seq.frame(t))
+            state = seg.set_image(seq.frame(t))
             for oid in [int(v) for v in np.unique(labels) if v != 0]:
                 gt = labels == oid
-                ceil.append(iou(seg.superpixel_ceiling(gt), gt))
+                ceil.append(iou(seg.superpixel_ceiling(state, gt), gt))
                 name = (seq.name if t == 0 else f"{seq.name}@{t}") + f"#{oid}"
                 print(f"{name:<36}  {ceil[-1]:7.3f}  {reached[name]:6.3f}")
     print(f"{'mean':<36}  {np.mean(ceil):7.3f}  {res.miou(res.max_clicks):6.3f}")

@@ -82,10 +82,11 @@ def paint(mask: np.ndarray, stroke: Stroke) -> np.ndarray:
     return mask | f if stroke.label else mask & ~f
 
 
-def run_object(segmenter, image, gt, n_strokes, with_clicks):
-    """IoU lists (cut, paint, clicks), strokes that hurt (cut, paint), cut seconds per stroke."""
-    first = run_clicks(segmenter, gt, 1)[2]
-    click_ious = run_clicks(segmenter, gt, 1 + n_strokes)[0] if with_clicks else []
+def run_object(segmenter, state, image, gt, n_strokes, with_clicks):
+    """IoU lists (cut, paint, clicks), strokes that hurt (cut, paint), cut seconds per stroke; ``state`` is
+    ``image``'s state from ``segmenter.set_image``."""
+    first = run_clicks(segmenter, state, gt, 1)[2]
+    click_ious = run_clicks(segmenter, state, gt, 1 + n_strokes)[0] if with_clicks else []
     out = {"cut": [iou(first, gt)], "paint": [iou(first, gt)], "clicks": click_ious, "secs": []}
     hurt = {"cut": 0, "paint": 0}
     masks = {"cut": first, "paint": first}
@@ -125,9 +126,9 @@ def main(argv=None) -> int:
                 continue
             image, labels = seq.frame(start), seq.mask(start)
             sizes.add(f"{image.shape[1]}x{image.shape[0]}")
-            segmenter.set_image(image)
+            state = segmenter.set_image(image)
             for oid in [int(v) for v in np.unique(labels) if v]:
-                out, h = run_object(segmenter, image, labels == oid, args.strokes, not args.no_clicks)
+                out, h = run_object(segmenter, state, image, labels == oid, args.strokes, not args.no_clicks)
                 rows.append(out)
                 secs += out["secs"]
                 for k in hurt:

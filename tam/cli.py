@@ -143,9 +143,9 @@ def _read_image(path: Path) -> np.ndarray:
         raise TamError(f"cannot read image {path.name}: {e}") from None
 
 
-def _segment_frame(segmenter, path: Path, frame: int | None) -> np.ndarray:
-    """Prepare ``segmenter`` on SOURCE: an image alone, or frame ``frame`` of a video or a folder of frames
-    with its neighbouring frames; returns the frame."""
+def _segment_frame(segmenter, path: Path, frame: int | None):
+    """Prepare SOURCE for ``segmenter``: an image alone, or frame ``frame`` of a video or a folder of frames
+    with its neighbouring frames; returns (the frame, its image state)."""
     from tam.datasets import IMAGE_SUFFIXES
     from tam.segment.video import prepare_video_frame
     from tam.video import open_source
@@ -154,8 +154,7 @@ def _segment_frame(segmenter, path: Path, frame: int | None) -> np.ndarray:
         if frame not in (None, 0):
             raise PromptError(f"--frame {frame}: {path.name} is a single image (give a video or a folder)")
         image = _read_image(path)
-        segmenter.set_image(image)
-        return image
+        return image, segmenter.set_image(image)
     frame = 0 if frame is None else frame
     with open_source(path) as src:
         if not 0 <= frame < len(src):
@@ -175,10 +174,10 @@ def cmd_segment(args) -> int:
     check_writable_dir(out.parent)
     prompt = Prompt.from_clicks(args.point or [], args.box)
     segmenter = SEGMENTERS.create(args.backend, **_options(args, "segmenter"))
-    image = _segment_frame(segmenter, path, args.frame)
+    image, state = _segment_frame(segmenter, path, args.frame)
     h, w = image.shape[:2]
     prompt.validate(w, h)
-    result = segmenter.predict(prompt)
+    result = segmenter.predict(state, prompt)
     maskio.save_matte(out, result.mask)
     print(f"{out}: {int(result.mask.sum())} pixels, score {result.score:.3f} ({segmenter.name})")
     return 0
@@ -389,8 +388,10 @@ DELEGATED = {
 
 def build_parser() -> argparse.ArgumentParser:
     from inpaint.base import INPAINTERS
+    from inpaint.render import HoleConfig
     from tam.segment.base import SEGMENTERS
     from tam.track.base import TRACKERS
+    from tam.video import DEFAULT_PROXY_LONGEST
 
     parser = argparse.ArgumentParser(
         prog="tam", description="Remove objects from videos: click, track, correct, inpaint, export.")
@@ -399,8 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p, proxy=True):
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         if proxy:
-            p.add_argument("--proxy", type=int, default=854, metavar="PX",
-                           help="working resolution: longest side in pixels (default 854; 0 = source size)")
+            p.add_argument("--proxy", type=int, default=DEFAULT_PROXY_LONGEST, metavar="PX",
+                           help=f"working resolution: longest side in pixels (default {DEFAULT_PROXY_LONGEST}; "
+                                "0 = source size)")
             p.add_argument("--project", metavar="DIR",
                            help="keep the work in this project folder (default: a temporary one)")
 
@@ -428,9 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "stream are kept")
 
     def hole_opts(p):
-        p.add_argument("--dilate", type=int, default=8, metavar="PX",
-                       help="grow the masks by PX source pixels to take in edges and shadows (default 8)")
-        p.add_argument("--feather", type=int, default=4, metavar="PX", help="soft edge width (default 4)")
+        p.add_argument("--dilate", type=int, default=HoleConfig.dilate, metavar="PX",
+                       help=f"grow the masks by PX source pixels to take in edges and shadows "
+                            f"(default {HoleConfig.dilate})")
+        p.add_argument("--feather", type=int, default=HoleConfig.feather, metavar="PX",
+                       help=f"soft edge width (default {HoleConfig.feather})")
 
     p = sub.add_parser("info", help="describe a video or image folder")
     p.add_argument("source")

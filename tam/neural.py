@@ -1,4 +1,4 @@
-"""Shared helpers for the neural backends: device choice, precision, embedding caches.
+"""Shared helpers for the neural backends: device choice, precision, prompts and answers.
 
 Everything here imports torch lazily (inside functions), so importing this module
 costs nothing on the classical path.
@@ -6,8 +6,6 @@ costs nothing on the classical path.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections import OrderedDict
 
 import numpy as np
 
@@ -108,37 +106,3 @@ def autocast(device):
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def image_digest(image: np.ndarray) -> bytes:
-    """A cheap content key for an image (shape, dtype and bytes)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr((image.shape, image.dtype.str)).encode())
-    h.update(np.ascontiguousarray(image).data)
-    return h.digest()
-
-
-class LRU:
-    """A tiny least-recently-used cache (per segmenter instance, never module-global)."""
-
-    def __init__(self, size: int):
-        self.size = max(1, int(size))
-        self._items: OrderedDict = OrderedDict()
-
-    def get(self, key):
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        return None
-
-    def put(self, key, value) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -43,12 +43,10 @@ the working size never change once the project is made.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -59,6 +57,7 @@ import numpy as np
 
 from tam import masks as maskio
 from tam import shots as shotcuts
+from tam.cache import LRU, content_digest
 from tam.errors import MaskError, PromptError, TamError
 from tam.fileio import atomic_path, read_json, write_json
 from tam.filelock import FileLock
@@ -101,8 +100,7 @@ class ProxyFrames:
         self._project = project
         self._dir = project.path / "proxy"
         self._dir.mkdir(exist_ok=True)
-        self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._memory_frames = memory_frames
+        self._lru = LRU(memory_frames)
         self.size = project.proxy_size
 
     def __len__(self) -> int:
@@ -117,7 +115,6 @@ class ProxyFrames:
             raise IndexError(index)
         hit = self._lru.get(index)
         if hit is not None:
-            self._lru.move_to_end(index)
             return hit
         p = self.path(index)
         img = cv2.imread(str(p), cv2.IMREAD_COLOR) if p.exists() else None
@@ -126,9 +123,7 @@ class ProxyFrames:
         else:
             rgb = self._from_source(index)
         rgb.setflags(write=False)
-        self._lru[index] = rgb
-        while len(self._lru) > self._memory_frames:
-            self._lru.popitem(last=False)
+        self._lru.put(index, rgb)
         return rgb
 
     def _from_source(self, index: int) -> np.ndarray:
@@ -708,7 +703,7 @@ def _copy_stroke(s: dict) -> dict:
 
 
 def _default_name(src: Path) -> str:
-    digest = hashlib.sha1(str(src).encode()).hexdigest()[:8]
+    digest = content_digest(str(src))[:8]
     return f"{src.stem}-{digest}"
 
 

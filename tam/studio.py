@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tam.fileio import atomic_dir
 from tam.encode import ClipWriter
 from tam.mattes import MATTE_FORMAT, MATTE_TAGS, matte_frame
 from tam.mediameta import SourceMeta, folder_meta, read_meta
+from tam.cache import LRU
 from tam.project import Project
 from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
 from tam.segment.strokes import Stroke, apply_strokes
@@ -38,6 +38,7 @@ from tam.video import open_source
 
 
 PAINTED_SCORE = 1.0  # the score of a mask painted with strokes alone: the editor's own word
+PREPARED_FRAMES = 4  # segmenter image states a studio keeps: the clicked frame and the last few before it
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,6 @@ class Backends:
         self._segmenter: Segmenter | None = None
         self._tracker: Tracker | None = None
         self._inpainter: Inpainter | None = None
-        # Which (project, frame) the shared segmenter holds: studios sharing these
-        # backends must not predict on each other's prepared frame.
-        self.prepared: tuple[str, int] | None = None
 
     def segmenter(self) -> Segmenter:
         if self._segmenter is None:
@@ -90,6 +88,8 @@ class Studio:
         # the last answer of the segmenter, keyed by (frame, object, clicks, box): a stroke drawn
         # or undone after it is applied to it without asking the segmenter again
         self._answer: tuple[tuple, SegmentResult] | None = None
+        # frame -> the segmenter's image state of that frame (with its neighbours), most recent last
+        self._images = LRU(PREPARED_FRAMES)
         self._track_state = None
 
     # -- step 1: clicks to a mask ----------------------------------------------
@@ -138,11 +138,7 @@ class Studio:
         query = Prompt.from_clicks(clicks, box)
         query.validate(*p.proxy_size)
         segmenter = self.backends.segmenter()
-        key = (str(p.path), frame)
-        if self.backends.prepared != key:
-            self.backends.prepared = None
-            prepare_video_frame(segmenter, p.frames, frame)  # the clicked frame with its neighbours
-            self.backends.prepared = key
+        state = self._image_state(frame)
         previous = self._logits.get((frame, object_id))
         done, mask_input = 0, None
         if previous is not None and len(previous[0]) < len(clicks) and clicks[:len(previous[0])] == previous[0]:
@@ -151,15 +147,23 @@ class Studio:
         # the ones before it, as when they were made: the mask depends on the prompt alone, not on whether
         # this studio saw the earlier clicks (a reloaded page, an undo)
         for k in range(done + 1, len(clicks)):
-            step = segmenter.predict(Prompt.from_clicks(clicks[:k], box), mask_input=mask_input)
+            step = segmenter.predict(state, Prompt.from_clicks(clicks[:k], box), mask_input=mask_input)
             mask_input = step.logits
             if mask_input is None:  # a segmenter that gives no logits answers every prompt afresh
                 break
-        result = segmenter.predict(query, mask_input=mask_input)
+        result = segmenter.predict(state, query, mask_input=mask_input)
         if result.logits is not None:
             self._logits[(frame, object_id)] = (clicks, result.logits)
         self._answer = (asked, result)
         return result
+
+    def _image_state(self, frame: int):
+        """The segmenter's image state of ``frame``, prepared with its neighbours once and kept a while."""
+        state = self._images.get(frame)
+        if state is None:
+            _, state = prepare_video_frame(self.backends.segmenter(), self.project.frames, frame)
+            self._images.put(frame, state)
+        return state
 
     def _paint(self, frame: int, result: SegmentResult, strokes: list[dict]) -> SegmentResult:
         """``result`` with the brush strokes (source pixels) applied in order at working size."""
@@ -191,14 +195,12 @@ class Studio:
 
     # -- steps 2-4: track, correct, re-propagate -----------------------------------
     def track(self, direction: str = "both", from_frame: int | None = None,
-              should_stop: Callable[[], bool] | None = None, refine: bool = False,
-              segmenter_lock: AbstractContextManager | None = None) -> Iterator[tuple[int, int]]:
+              should_stop: Callable[[], bool] | None = None, refine: bool = False) -> Iterator[tuple[int, int]]:
         """Propagate the keyframes; from ``from_frame`` only when it is a keyframe.
 
         Each frame's mask is saved as soon as it is computed, so a cancel or a
         crash keeps everything done so far. ``refine`` adds TAM's refinement step
-        (:mod:`tam.track.refine`) through the segmenter, used under ``segmenter_lock``
-        when a front end shares it.
+        (:mod:`tam.track.refine`) through the segmenter.
         """
         p = self.project
         keyframes = p.keyframes()
@@ -210,7 +212,7 @@ class Studio:
             self._track_state = tracker.init_state(p.frames)
         refiner = None
         if refine:
-            refiner = Refiner(self.backends.segmenter(), guard=lambda: self._segmenter_guard(segmenter_lock))
+            refiner = Refiner(self.backends.segmenter())
         done = 0
         for index, labels in track(tracker, self._track_state, p.frames, keyframes, changed, direction,
                                    should_stop, refiner, cuts):
@@ -226,13 +228,6 @@ class Studio:
             return []
         changed = [from_frame] if from_frame is not None and from_frame in keys else None
         return stopped_at_cuts(p.num_frames, keys, changed, direction, p.cuts())
-
-    @contextmanager
-    def _segmenter_guard(self, lock: AbstractContextManager | None):
-        with lock if lock is not None else nullcontext():
-            # the refiner prepares frames of its own: clicks must prepare theirs again
-            self.backends.prepared = None
-            yield
 
     # -- removal ----------------------------------------------------------------
     def holes(self, ids: Sequence[int] | None = None) -> HoleMasks:

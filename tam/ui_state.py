@@ -95,13 +95,14 @@ def click_from_event(event: dict | None, source_size: tuple[int, int]) -> Click 
 class SharedBackends:
     """One :class:`Backends` shared by every session with the same settings, with locks.
 
-    Each model is used by one thread at a time: ``locks["segmenter"]`` around
-    clicks, ``locks["tracker"]`` around a track, ``locks["inpainter"]`` around a
-    preview or a render, so one session can click while another one renders.
-    (``Backends.prepared`` records whose frame the shared segmenter holds.)
+    The segmenter holds no per-image data (each session keeps its own image
+    states), so clicks in any number of sessions need no lock. The tracker and
+    the inpainter are used by one job at a time: ``locks["tracker"]`` around a
+    track, ``locks["inpainter"]`` around a preview or a render, so one session
+    can click while another one renders.
     """
 
-    KINDS = ("segmenter", "tracker", "inpainter")
+    KINDS = ("tracker", "inpainter")
 
     def __init__(self, backends: Backends):
         self.backends = backends

@@ -10,12 +10,12 @@ any pixel format (10-bit, alpha) is converted to RGB uint8.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from tam.cache import LRU
 from tam.datasets import IMAGE_SUFFIXES
 from tam.errors import VideoError, brief
 
@@ -84,8 +84,7 @@ class VideoSource:
 
     def __init__(self, path: str | os.PathLike, cache_frames: int = 8):
         self.path = Path(path)
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cache_frames = cache_frames
+        self._cache = LRU(cache_frames)
         if not self.path.exists():
             raise VideoError(f"no such file or folder: {self.path}")
         if self.path.is_dir():
@@ -106,13 +105,10 @@ class VideoSource:
             raise IndexError(f"frame {index} out of range 0..{len(self) - 1}")
         hit = self._cache.get(index)
         if hit is not None:
-            self._cache.move_to_end(index)
             return hit
         frame = self._reader.read(index)
         frame.setflags(write=False)  # cached arrays are shared; callers copy to edit
-        self._cache[index] = frame
-        while len(self._cache) > self._cache_frames:
-            self._cache.popitem(last=False)
+        self._cache.put(index, frame)
         return frame
 
     def __iter__(self):

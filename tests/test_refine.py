@@ -60,12 +60,12 @@ class OracleSegmenter(Segmenter):
         self.images = 0
 
     def set_image(self, image):
-        self.index = int(image[0, 0, 0])
         self.images += 1
+        return int(image[0, 0, 0])  # the frame's index: the only image state this segmenter needs
 
-    def predict(self, prompt, mask_input=None):
+    def predict(self, index, prompt, mask_input=None):
         self.prompts.append((prompt, mask_input))
-        mask = square(self.index) if self.fixed is None else self.fixed
+        mask = square(index) if self.fixed is None else self.fixed
         return SegmentResult(mask.copy(), 1.0)
 
 
@@ -157,7 +157,6 @@ def test_refining_one_object_leaves_the_other_objects_pixels_alone():
     grown = np.zeros((H, W), bool)
     grown[18:42, 8:32] = True
     refiner = Refiner(OracleSegmenter(fixed=grown), RefineConfig(accept_iou=0.3, min_area=16))
-    refiner.segmenter.set_image(np.zeros((H, W, 3), np.uint8))
     out = refiner.refine(np.zeros((H, W, 3), np.uint8), labels, [1])
     assert out is not None
     assert np.array_equal(out == 2, labels == 2)

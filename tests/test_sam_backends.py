@@ -90,8 +90,8 @@ def test_sam_round_trip_matches_the_package_predictor(sam_setup, image):
     want_masks, want_scores, want_logits = ref.predict(pts, lab, multimask_output=False)
 
     seg = _sam(path)
-    seg.set_image(image)
-    got = seg.predict(Prompt(pts.astype(np.float32), lab.astype(np.int32)))
+    seg_state = seg.set_image(image)
+    got = seg.predict(seg_state, Prompt(pts.astype(np.float32), lab.astype(np.int32)))
     assert got.mask.shape == image.shape[:2] and got.mask.dtype == bool
     assert got.logits.shape == (1, 32, 32) and seg.low_res_size == 32
     np.testing.assert_allclose(got.logits, want_logits, atol=1e-5)
@@ -114,47 +114,48 @@ def test_sam_single_click_picks_best_of_three_and_is_deterministic(sam_setup, im
     best = int(np.argmax(scores))
 
     seg = _sam(path)
-    seg.set_image(image)
-    a = seg.predict(Prompt.from_clicks([(55, 45, 1)]))
-    b = seg.predict(Prompt.from_clicks([(55, 45, 1)]))
+    seg_state = seg.set_image(image)
+    a = seg.predict(seg_state, Prompt.from_clicks([(55, 45, 1)]))
+    b = seg.predict(seg_state, Prompt.from_clicks([(55, 45, 1)]))
     np.testing.assert_allclose(a.logits[0], logits[best], atol=1e-5)
     assert np.array_equal(a.mask, b.mask) and np.array_equal(a.logits, b.logits) and a.score == b.score
     assert 0.0 <= a.score <= 1.0
 
 
-def test_sam_embeds_each_frame_once(sam_setup, image):
+def test_sam_embeds_once_per_state_and_holds_no_image(sam_setup, image):
     _, path = sam_setup
-    seg = _sam(path, cache_size=2)
+    seg = _sam(path)
     seg.load()
     calls = []
     seg.model.image_encoder.register_forward_hook(lambda *a: calls.append(1))
-    seg.set_image(image)
-    first = seg.predict(Prompt.from_clicks([(50, 40, 1)]))
-    second = seg.predict(Prompt.from_clicks([(50, 40, 1), (100, 20, 0)]), mask_input=first.logits)
-    seg.set_image(image.copy())  # same content, new array
+    state = seg.set_image(image)
+    first = seg.predict(state, Prompt.from_clicks([(50, 40, 1)]))
+    second = seg.predict(state, Prompt.from_clicks([(50, 40, 1), (100, 20, 0)]), mask_input=first.logits)
     assert len(calls) == 1 and second.mask.shape == image.shape[:2]
-    other = image[::-1].copy()
-    seg.set_image(other)
-    seg.set_image(image)  # still cached (2 slots)
+    # another frame prepared in between (another session's) does not change what this state answers
+    other = seg.set_image(image[::-1].copy())
     assert len(calls) == 2
-    # A cached embedding answers exactly like a fresh one.
-    again = seg.predict(Prompt.from_clicks([(50, 40, 1)]))
+    seg.predict(other, Prompt.from_clicks([(50, 40, 1)]))
+    again = seg.predict(state, Prompt.from_clicks([(50, 40, 1)]))
     assert np.array_equal(again.logits, first.logits)
+    assert vars(seg).keys() == {"config", "checkpoint", "model_type", "model", "_predictor", "_device", "_load_lock"}
+    with pytest.raises(BackendError, match="image state"):
+        _sam(path).predict(state, Prompt.from_clicks([(50, 40, 1)]))  # a state is read by its maker only
 
 
 def test_sam_box_negative_clicks_and_mask_input(sam_setup, image):
     _, path = sam_setup
     seg = _sam(path)
-    seg.set_image(image)
-    r_box = seg.predict(Prompt.from_clicks([(50, 40, 1), (10, 10, 0)], box=(25, 15, 85, 75)))
-    r_mask = seg.predict(Prompt.from_clicks([(50, 40, 1), (10, 10, 0)]), mask_input=r_box.mask)
-    r_none = seg.predict(Prompt.from_clicks([(50, 40, 1), (10, 10, 0)]))
+    seg_state = seg.set_image(image)
+    r_box = seg.predict(seg_state, Prompt.from_clicks([(50, 40, 1), (10, 10, 0)], box=(25, 15, 85, 75)))
+    r_mask = seg.predict(seg_state, Prompt.from_clicks([(50, 40, 1), (10, 10, 0)]), mask_input=r_box.mask)
+    r_none = seg.predict(seg_state, Prompt.from_clicks([(50, 40, 1), (10, 10, 0)]))
     for r in (r_box, r_mask, r_none):
         assert r.mask.shape == (90, 140) and r.logits.shape == (1, 32, 32)
     # The previous mask is a real input: it changes the answer.
     assert not np.allclose(r_mask.logits, r_none.logits)
     with pytest.raises(BackendError, match="mask_input"):
-        seg.predict(Prompt.from_clicks([(50, 40, 1)]), mask_input=np.zeros((10, 10), bool))
+        seg.predict(seg_state, Prompt.from_clicks([(50, 40, 1)]), mask_input=np.zeros((10, 10), bool))
 
 
 def test_sam_checkpoint_errors_are_one_line(sam_setup, tmp_path, monkeypatch):
@@ -227,18 +228,18 @@ def test_sam2_round_trip_matches_the_package_predictor(sam2_setup, image):
     want_masks, _, want_logits = ref.predict(pts, lab, box=np.array([20, 10, 90, 80]), multimask_output=False)
 
     seg = _sam2(path)
-    seg.set_image(image)
-    got = seg.predict(Prompt(pts.astype(np.float32), lab.astype(np.int32), box=(20, 10, 90, 80)))
+    seg_state = seg.set_image(image)
+    got = seg.predict(seg_state, Prompt(pts.astype(np.float32), lab.astype(np.int32), box=(20, 10, 90, 80)))
     assert got.mask.shape == image.shape[:2] and got.mask.dtype == bool
     assert got.logits.shape == (1, 32, 32)
     np.testing.assert_allclose(got.logits, want_logits, atol=1e-4)
     assert np.array_equal(got.mask, want_masks[0] > 0)
 
-    single = seg.predict(Prompt.from_clicks([(60, 50, 1)]))
+    single = seg.predict(seg_state, Prompt.from_clicks([(60, 50, 1)]))
     masks, scores, logits = ref.predict(np.array([[60.0, 50.0]]), np.array([1]), multimask_output=True)
     np.testing.assert_allclose(single.logits[0], logits[int(np.argmax(scores))], atol=1e-4)
     assert 0.0 <= single.score <= 1.0
-    again = seg.predict(Prompt.from_clicks([(60, 50, 1)]))
+    again = seg.predict(seg_state, Prompt.from_clicks([(60, 50, 1)]))
     assert np.array_equal(again.logits, single.logits)
 
     # Another seed, other logits: the equality above means the weights made the trip.
@@ -250,18 +251,17 @@ def test_sam2_round_trip_matches_the_package_predictor(sam2_setup, image):
     assert not np.allclose(ref2.predict(pts, lab, multimask_output=False)[2], want_logits, atol=1e-3)
 
 
-def test_sam2_embeds_each_frame_once_and_takes_mask_input(sam2_setup, image):
+def test_sam2_embeds_once_per_state_and_takes_mask_input(sam2_setup, image):
     _, path = sam2_setup
     seg = _sam2(path)
     seg.load()
     calls = []
     seg.model.image_encoder.register_forward_hook(lambda *a: calls.append(1))
-    seg.set_image(image)
-    first = seg.predict(Prompt.from_clicks([(50, 40, 1)]))
-    with_logits = seg.predict(Prompt.from_clicks([(50, 40, 1), (130, 10, 0)]), mask_input=first.logits)
-    with_mask = seg.predict(Prompt.from_clicks([(50, 40, 1), (130, 10, 0)]), mask_input=first.mask)
-    plain = seg.predict(Prompt.from_clicks([(50, 40, 1), (130, 10, 0)]))
-    seg.set_image(image.copy())
+    seg_state = seg.set_image(image)
+    first = seg.predict(seg_state, Prompt.from_clicks([(50, 40, 1)]))
+    with_logits = seg.predict(seg_state, Prompt.from_clicks([(50, 40, 1), (130, 10, 0)]), mask_input=first.logits)
+    with_mask = seg.predict(seg_state, Prompt.from_clicks([(50, 40, 1), (130, 10, 0)]), mask_input=first.mask)
+    plain = seg.predict(seg_state, Prompt.from_clicks([(50, 40, 1), (130, 10, 0)]))
     assert len(calls) == 1
     assert not np.allclose(with_logits.logits, plain.logits)
     assert with_mask.mask.shape == image.shape[:2]

@@ -1,14 +1,22 @@
 """The Segmenter interface: clicks (and optionally a box or a previous mask) to a mask.
 
-A segmenter is stateless across videos. ``set_image`` prepares one frame (SAM's
-image embedding, or the classical backend's superpixels and colour models) and
-each ``predict`` is then cheap, which is what makes click-by-click editing feel
-instant.
+A segmenter is a shared model that holds no per-image data. ``set_image``
+prepares one frame (SAM's image embedding, or the classical backend's
+superpixels and colour models) and returns that work as an image state; each
+``predict(state, prompt)`` is then cheap, which is what makes click-by-click
+editing feel instant.
+
+Who owns what: the segmenter owns only its weights and configuration (shared by
+every browser session and thread); the image state belongs to the caller that
+asked for it (a studio session keeps a few, :class:`tam.studio.Studio`; the
+evaluation and the command line keep one for the length of a call). A
+:class:`SegmentResult` is per-call: its logits go back in as ``mask_input``.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -55,29 +63,36 @@ class SegmentResult:
     logits: np.ndarray | None = None  # low-res logits to feed back as ``mask_input``
 
 
+ImageState = Any  # what ``set_image`` returns: opaque to the caller, read only by the segmenter that made it
+
+
 class Segmenter(Backend, ABC):
-    """One interface for every click-to-mask backend. RGB uint8 in, bool mask out."""
+    """One interface for every click-to-mask backend. RGB uint8 in, bool mask out.
+
+    The instance holds no per-image data, so one instance serves any number of
+    callers and threads at once; each keeps the image states it asked for.
+    """
 
     @abstractmethod
-    def set_image(self, image: np.ndarray) -> None:
-        """Prepare one RGB uint8 HxWx3 frame; later ``predict`` calls reuse the work."""
+    def set_image(self, image: np.ndarray) -> ImageState:
+        """Prepare one RGB uint8 HxWx3 frame; returns the state that ``predict`` takes for it."""
 
-    def set_frame(self, image: np.ndarray, neighbours=()) -> None:
+    def set_frame(self, image: np.ndarray, neighbours=()) -> ImageState:
         """Prepare one frame of a video: ``image`` as for ``set_image``, ``neighbours`` a few RGB frames of
         the same size near it in time (see :func:`tam.segment.video.neighbour_indices`). A backend that
         uses no motion cues prepares ``image`` alone."""
-        self.set_image(image)
+        return self.set_image(image)
 
     @abstractmethod
-    def predict(self, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
-        """Mask for the prepared frame. ``mask_input`` is a previous result's logits or mask."""
+    def predict(self, state: ImageState, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
+        """Mask for the frame ``state`` was prepared from (by this segmenter). ``mask_input`` is a previous
+        result's logits or mask."""
 
     def segment(self, image: np.ndarray, prompt: Prompt) -> SegmentResult:
         """Convenience: prepare ``image`` and predict once."""
         h, w = image.shape[:2]
         prompt.validate(w, h)
-        self.set_image(image)
-        return self.predict(prompt)
+        return self.predict(self.set_image(image), prompt)
 
 
 SEGMENTERS: Registry[Segmenter] = Registry("segmenter", default="classical")

@@ -88,8 +88,8 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
 
 
-def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int, mended: list[float] | None = None):
-    """Run the protocol on the frame already given to ``segmenter.set_image``.
+def run_clicks(segmenter: Segmenter, state, gt: np.ndarray, n_clicks: int, mended: list[float] | None = None):
+    """Run the protocol on the frame whose image state (from ``segmenter.set_image``) is ``state``.
 
     Returns (ious, seconds per predict, final mask, clicks). When the mask
     becomes exact before ``n_clicks``, the remaining entries repeat the last one.
@@ -108,7 +108,7 @@ def run_clicks(segmenter: Segmenter, gt: np.ndarray, n_clicks: int, mended: list
     target = None
     while len(ious) < n_clicks:
         t0 = time.perf_counter()
-        res = segmenter.predict(Prompt.from_clicks(clicks), mask_input=mask_input)
+        res = segmenter.predict(state, Prompt.from_clicks(clicks), mask_input=mask_input)
         secs.append(time.perf_counter() - t0)
         mask = np.asarray(res.mask, bool)
         ious.append(iou(mask, gt))
@@ -136,8 +136,7 @@ def simulated_clicks_mask(segmenter: Segmenter, image: np.ndarray, gt_bool: np.n
         raise ValueError("n_clicks must be >= 1")
     if image.shape[:2] != np.shape(gt_bool):
         raise TamError(f"mask size {np.shape(gt_bool)} differs from image size {image.shape[:2]}")
-    segmenter.set_image(image)
-    return run_clicks(segmenter, gt_bool, n_clicks)[2]
+    return run_clicks(segmenter, segmenter.set_image(image), gt_bool, n_clicks)[2]
 
 
 # ----------------------------------------------------------------------------- whole-set evaluation
@@ -227,16 +226,14 @@ class ClickResults:
         return "\n".join(lines)
 
 
-def _prepare(segmenter: Segmenter, seq, t: int, video: bool) -> np.ndarray:
-    """Prepare frame ``t`` of ``seq`` (with its neighbours when ``video``); returns the frame."""
+def _prepare(segmenter: Segmenter, seq, t: int, video: bool):
+    """Prepare frame ``t`` of ``seq`` (with its neighbours when ``video``); returns (the frame, its state)."""
     image = seq.frame(t)
     if not video:
-        segmenter.set_image(image)
-        return image
+        return image, segmenter.set_image(image)
     from tam.segment.video import neighbour_indices
 
-    segmenter.set_frame(image, [seq.frame(i) for i in neighbour_indices(t, len(seq))])
-    return image
+    return image, segmenter.set_frame(image, [seq.frame(i) for i in neighbour_indices(t, len(seq))])
 
 
 def evaluate_clicks(segmenter: Segmenter, sequences, max_clicks: int = 5, progress=None, frames=(0,),
@@ -257,7 +254,7 @@ def evaluate_clicks(segmenter: Segmenter, sequences, max_clicks: int = 5, progre
             if t and t >= len(seq):
                 continue
             t0, c0 = time.perf_counter(), time.process_time()
-            image = _prepare(segmenter, seq, t, video)
+            image, state = _prepare(segmenter, seq, t, video)
             set_wall.append(time.perf_counter() - t0)
             set_cpu.append(time.process_time() - c0)
             labels = seq.mask(t)
@@ -267,7 +264,7 @@ def evaluate_clicks(segmenter: Segmenter, sequences, max_clicks: int = 5, progre
             for oid in [int(v) for v in np.unique(labels) if v != 0]:
                 c0 = time.process_time()
                 mended: list[float] = []
-                ious, secs, _, _ = run_clicks(segmenter, labels == oid, max_clicks, mended)
+                ious, secs, _, _ = run_clicks(segmenter, state, labels == oid, max_clicks, mended)
                 cpus = [(time.process_time() - c0) / len(secs)] * len(secs)
                 objects.append(ObjectClicks(name, oid, ious, secs, cpus, mended, t))
                 if progress is not None:

@@ -2,12 +2,11 @@
 
 The model is built with ``segment_anything``'s own builder (random weights), then
 our checkpoint is loaded into it with strict keys (:func:`tam.weights.load_into`).
-``set_image`` runs the image encoder once per frame; embeddings of the last few
-frames are kept (keyed by the frame's content), so more clicks on the same frame,
-or going back to a recent frame, cost only the small prompt decoder.
+``set_image`` runs the image encoder and returns the embedding as the image state
+(:mod:`tam.segment.sam_base`); every click on that state costs only the small
+prompt decoder.
 
-torch and segment_anything are imported in :meth:`SamSegmenter.load`, never at
-module import.
+torch and segment_anything are imported in ``load``, never at module import.
 """
 from __future__ import annotations
 
@@ -18,15 +17,11 @@ import numpy as np
 
 from tam import weights
 from tam.errors import BackendError
-from tam.neural import (
-    LRU, MASK_LOGIT, best_result, check_image, checkpoint_problem, earlier_logits, image_digest, prompt_arrays,
-)
-from tam.segment.base import Prompt, Segmenter, SegmentResult
+from tam.segment.sam_base import SamFamilySegmenter, SamImageState
 
 MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
 # Encoder width of each official model, to tell them apart from a checkpoint alone.
 _WIDTH_TO_TYPE = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
-# A given binary mask becomes low-resolution logits of +/- this value.
 
 
 def normalize_model_type(model_type: str | None) -> str | None:
@@ -49,39 +44,22 @@ class SamConfig:
     model_type: str | None = None  # vit_b / vit_l / vit_h; None: from the checkpoint or what is installed
     checkpoint: str | None = None  # a file; None: the cached official checkpoint of model_type
     device: str | None = None  # None/"auto": CUDA when present, else CPU
-    cache_size: int = 4  # image embeddings kept (one per recently used frame)
-
-    def __post_init__(self):
-        if self.cache_size < 1:
-            raise ValueError("cache_size must be at least 1")
 
 
-class SamSegmenter(Segmenter):
+class SamSegmenter(SamFamilySegmenter):
     """Click/box/mask prompts to a mask with Segment Anything."""
 
     name = "sam"
+    PACKAGES = ("torch", "torchvision", "segment_anything")
+    INSTALL = "torch, torchvision and segment-anything (pip install segment-anything)"
+    FAMILY, LABEL, DEFAULT_CHECKPOINT = "sam", "SAM", "sam-vit-b"
 
     def __init__(self, model_type: str | None = None, checkpoint: str | Path | None = None,
-                 device: str | None = None, cache_size: int = 4):
-        self.config = SamConfig(normalize_model_type(model_type),
-                                None if checkpoint is None else str(checkpoint), device, cache_size)
+                 device: str | None = None):
+        super().__init__()
+        self.config = SamConfig(normalize_model_type(model_type), None if checkpoint is None else str(checkpoint),
+                                device)
         self.checkpoint, self.model_type = self._resolve(self.config)
-        self.model = None  # the torch module once loaded
-        self._predictor = None
-        self._device = None
-        self._cache = LRU(cache_size)
-        self._current = None  # digest of the image set last
-        self._hw = None
-
-    # ------------------------------------------------------------------ availability
-
-    @classmethod
-    def is_available(cls, checkpoint: str | Path | None = None) -> bool:
-        return not cls.unavailable_reason(checkpoint)
-
-    @classmethod
-    def unavailable_reason(cls, checkpoint: str | Path | None = None) -> str:
-        return checkpoint_problem(("torch", "torchvision", "segment_anything"), "torch, torchvision and segment-anything (pip install segment-anything)", "sam", "SAM", "sam-vit-b", checkpoint)
 
     @staticmethod
     def _resolve(cfg: SamConfig) -> tuple[Path, str | None]:
@@ -102,12 +80,9 @@ class SamSegmenter(Segmenter):
         t = have[-1] if _cuda_visible() else have[0]
         return weights.path(checkpoint_name(t)), t
 
-    # ------------------------------------------------------------------ model
+    # ------------------------------------------------------------------ hooks
 
-    def load(self):
-        """Build the model and load the checkpoint (once); returns the predictor."""
-        if self._predictor is not None:
-            return self._predictor
+    def _build(self):
         from segment_anything import SamPredictor, sam_model_registry
 
         from tam.neural import pick_device
@@ -122,47 +97,18 @@ class SamSegmenter(Segmenter):
         del state
         model.to(device).eval()
         self.model, self.model_type, self._device = model, model_type, device
-        self._predictor = SamPredictor(model)
-        return self._predictor
+        return SamPredictor(model)
 
-    # ------------------------------------------------------------------ Segmenter
+    def _embed(self, predictor, image: np.ndarray) -> None:
+        predictor.set_image(image, image_format="RGB")
 
-    def set_image(self, image: np.ndarray) -> None:
-        check_image(image)
-        predictor = self.load()
-        key = image_digest(image)
-        if key == self._current:
-            return
-        cached = self._cache.get(key)
-        if cached is None:
-            predictor.set_image(image, image_format="RGB")
-            cached = (predictor.features, predictor.original_size, predictor.input_size)
-            self._cache.put(key, cached)
-        else:
-            predictor.reset_image()
-            predictor.features, predictor.original_size, predictor.input_size = cached
-            predictor.is_image_set = True
-        self._current = key
-        self._hw = image.shape[:2]
+    def _state_of(self, predictor, hw: tuple[int, int]) -> SamImageState:
+        return SamImageState(predictor.features, tuple(hw), tuple(predictor.input_size), id(self))
 
-    def predict(self, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
-        if self._current is None:
-            raise BackendError("call set_image before predict")
-        import torch
-
-        h, w = self._hw
-        prompt.validate(w, h)
-        predictor = self._predictor
-        points, labels, box, multimask = prompt_arrays(prompt)
-        low = None if mask_input is None else self._mask_input(mask_input)
-        with torch.inference_mode():
-            masks, scores, logits = predictor.predict(
-                point_coords=points, point_labels=labels, box=box, mask_input=low,
-                multimask_output=multimask,
-            )
-        return best_result(masks, scores, logits)
-
-    # ------------------------------------------------------------------ helpers
+    def _restore(self, predictor, state: SamImageState) -> None:
+        predictor.reset_image()
+        predictor.features, predictor.original_size, predictor.input_size = state.features, state.hw, state.input_hw
+        predictor.is_image_set = True
 
     @property
     def low_res_size(self) -> int:
@@ -170,25 +116,19 @@ class SamSegmenter(Segmenter):
         self.load()
         return 4 * self.model.prompt_encoder.image_embedding_size[0]
 
-    def _mask_input(self, mask: np.ndarray) -> np.ndarray:
-        """Previous logits (1xLxL or LxL floats) pass through; a full-size mask is converted."""
+    def _mask_to_low_res(self, state: SamImageState, mask: np.ndarray) -> np.ndarray:
         import torch
         import torch.nn.functional as F
 
-        side = self.low_res_size
-        given = earlier_logits(mask, side, self._hw)
-        if given is not None:
-            return given
-        m = np.asarray(mask)
         # Same geometry as the image: longest side resized to the encoder size, padded
         # bottom/right to a square, then taken down to the logits' resolution.
-        ih, iw = self._predictor.input_size
+        side = self.low_res_size
+        ih, iw = state.input_hw
         size = self.model.image_encoder.img_size
-        t = torch.from_numpy((m > 0).astype(np.float32))[None, None]
+        t = torch.from_numpy(mask.astype(np.float32))[None, None]
         t = F.interpolate(t, size=(ih, iw), mode="bilinear", align_corners=False)
         t = F.pad(t, (0, size - iw, 0, size - ih))
-        t = F.interpolate(t, size=(side, side), mode="area")
-        return np.where(t[0].numpy() > 0.5, MASK_LOGIT, -MASK_LOGIT).astype(np.float32)
+        return F.interpolate(t, size=(side, side), mode="area")[0].numpy()
 
 
 def _infer_model_type(state: dict, source) -> str:

@@ -2,10 +2,11 @@
 
 The model comes from ``sam2.build_sam.build_sam2(config, ckpt_path=None)`` (random
 weights from the package's own hydra config), and our checkpoint is loaded into it
-with strict keys. As with :mod:`tam.segment.sam`, the image features of the last
-few frames are cached, so each click only runs the prompt encoder and decoder.
+with strict keys. As with :mod:`tam.segment.sam`, ``set_image`` returns the image
+features as the image state (:mod:`tam.segment.sam_base`), so each click only runs
+the prompt encoder and decoder.
 
-torch and sam2 are imported in :meth:`Sam2Segmenter.load`, never at module import.
+torch and sam2 are imported in ``load``, never at module import.
 """
 from __future__ import annotations
 
@@ -17,10 +18,7 @@ import numpy as np
 
 from tam import weights
 from tam.errors import BackendError
-from tam.neural import (
-    LRU, MASK_LOGIT, best_result, check_image, checkpoint_problem, earlier_logits, image_digest, prompt_arrays,
-)
-from tam.segment.base import Prompt, Segmenter, SegmentResult
+from tam.segment.sam_base import SamFamilySegmenter, SamImageState
 
 # Hiera trunk width and depth of each official SAM 2.1 checkpoint.
 _TRUNK_TO_MODEL = {(96, 12): "sam2.1-tiny", (96, 16): "sam2.1-small",
@@ -108,37 +106,25 @@ def build_sam2_model(cfg: Sam2Config, checkpoint: Path, config: str | None, *, v
     return model
 
 
-class Sam2Segmenter(Segmenter):
+class Sam2Segmenter(SamFamilySegmenter):
     """Click/box/mask prompts to a mask with the SAM 2.1 image predictor."""
 
     name = "sam2"
+    PACKAGES = ("torch", "torchvision", "sam2")
+    INSTALL = "torch, torchvision and sam2 (pip install sam2)"
+    FAMILY, LABEL, DEFAULT_CHECKPOINT = "sam2", "SAM 2.1", "sam2.1-tiny"
 
     def __init__(self, model: str | None = None, checkpoint: str | Path | None = None,
                  device: str | None = None, config: str | None = None,
-                 overrides: tuple[str, ...] | list[str] = (), cache_size: int = 4):
-        if cache_size < 1:
-            raise ValueError("cache_size must be at least 1")
+                 overrides: tuple[str, ...] | list[str] = ()):
+        super().__init__()
         self.config = Sam2Config(normalize_model(model), None if checkpoint is None else str(checkpoint),
                                  device, config, tuple(overrides))
         self.checkpoint, self._config_name = resolve_sam2(self.config)
-        self.model = None
-        self._predictor = None
-        self._device = None
-        self._cache = LRU(cache_size)
-        self._current = None
-        self._hw = None
 
-    @classmethod
-    def is_available(cls, checkpoint: str | Path | None = None) -> bool:
-        return not cls.unavailable_reason(checkpoint)
+    # ------------------------------------------------------------------ hooks
 
-    @classmethod
-    def unavailable_reason(cls, checkpoint: str | Path | None = None) -> str:
-        return checkpoint_problem(("torch", "torchvision", "sam2"), "torch, torchvision and sam2 (pip install sam2)", "sam2", "SAM 2.1", "sam2.1-tiny", checkpoint)
-
-    def load(self):
-        if self._predictor is not None:
-            return self._predictor
+    def _build(self):
         from sam2.sam2_image_predictor import SAM2ImagePredictor
 
         from tam.neural import pick_device
@@ -152,64 +138,36 @@ class Sam2Segmenter(Segmenter):
         s = model.image_size
         # The predictor assumes a 1024 input; feature sizes follow the model's own size.
         predictor._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
-        self.model, self._predictor, self._device = model, predictor, device
+        self.model, self._device = model, device
         return predictor
 
-    def set_image(self, image: np.ndarray) -> None:
-        check_image(image)
-        predictor = self.load()
-        key = image_digest(image)
-        if key == self._current:
-            return
-        cached = self._cache.get(key)
-        if cached is None:
-            from tam.neural import autocast
-
-            with autocast(self._device):
-                predictor.set_image(image)
-            cached = (predictor._features, predictor._orig_hw)
-            self._cache.put(key, cached)
-        else:
-            predictor.reset_predictor()
-            predictor._features, predictor._orig_hw = cached
-            predictor._is_image_set = True
-        self._current = key
-        self._hw = image.shape[:2]
-
-    def predict(self, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
-        if self._current is None:
-            raise BackendError("call set_image before predict")
-        import torch
-
+    def _precision(self):
         from tam.neural import autocast
 
-        h, w = self._hw
-        prompt.validate(w, h)
-        points, labels, box, multimask = prompt_arrays(prompt)
-        low = None if mask_input is None else self._mask_input(mask_input)
-        with torch.inference_mode(), autocast(self._device):
-            masks, scores, logits = self._predictor.predict(
-                point_coords=points, point_labels=labels, box=box, mask_input=low,
-                multimask_output=multimask,
-            )
-        return best_result(masks, scores, logits)
+        return autocast(self._device)
+
+    def _embed(self, predictor, image: np.ndarray) -> None:
+        predictor.set_image(image)
+
+    def _state_of(self, predictor, hw: tuple[int, int]) -> SamImageState:
+        # SAM 2 resizes the whole frame to the model's square: no padding to undo
+        return SamImageState(predictor._features, tuple(hw), tuple(hw), id(self))
+
+    def _restore(self, predictor, state: SamImageState) -> None:
+        predictor.reset_predictor()
+        predictor._features, predictor._orig_hw = state.features, [state.hw]
+        predictor._is_image_set = True
 
     @property
     def low_res_size(self) -> int:
         self.load()
         return self.model.image_size // 4
 
-    def _mask_input(self, mask: np.ndarray) -> np.ndarray:
-        """Previous logits (1xLxL or LxL floats) pass through; a full-size mask is converted."""
+    def _mask_to_low_res(self, state: SamImageState, mask: np.ndarray) -> np.ndarray:
         import torch
         import torch.nn.functional as F
 
-        side = self.low_res_size
-        given = earlier_logits(mask, side, self._hw)
-        if given is not None:
-            return given
-        m = np.asarray(mask)
         # SAM 2 resizes the whole frame to a square (no padding), so does the mask.
-        t = torch.from_numpy((m > 0).astype(np.float32))[None, None]
-        t = F.interpolate(t, size=(side, side), mode="area")
-        return np.where(t[0].numpy() > 0.5, MASK_LOGIT, -MASK_LOGIT).astype(np.float32)
+        side = self.low_res_size
+        t = torch.from_numpy(mask.astype(np.float32))[None, None]
+        return F.interpolate(t, size=(side, side), mode="area")[0].numpy()

@@ -1,7 +1,6 @@
 """Which neighbouring frames a click on frame t looks at, and preparing a segmenter with them."""
 from __future__ import annotations
 
-import numpy as np
 
 NEIGHBOUR_STEP = 3  # frames between the clicked frame and each neighbour
 
@@ -26,9 +25,8 @@ def neighbour_indices(t: int, length: int, step: int = NEIGHBOUR_STEP) -> list[i
     return out
 
 
-def prepare_video_frame(segmenter, frames, t: int, step: int = NEIGHBOUR_STEP) -> np.ndarray:
-    """Prepare ``segmenter`` on frame ``t`` of ``frames`` (anything with ``len`` and indexing that gives RGB
-    uint8 frames: a VideoSource, a project's frames) with its neighbours; returns frame ``t``."""
+def prepare_video_frame(segmenter, frames, t: int, step: int = NEIGHBOUR_STEP):
+    """Prepare frame ``t`` of ``frames`` (anything with ``len`` and indexing that gives RGB uint8 frames: a
+    VideoSource, a project's frames) with its neighbours; returns (frame ``t``, the segmenter's image state)."""
     image = frames[t]
-    segmenter.set_frame(image, [frames[i] for i in neighbour_indices(t, len(frames), step)])
-    return image
+    return image, segmenter.set_frame(image, [frames[i] for i in neighbour_indices(t, len(frames), step)])

@@ -16,8 +16,6 @@ a later correction re-tracks over them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import cv2
@@ -57,13 +55,11 @@ class RefineConfig:
 class Refiner:
     """Decides which tracked objects degraded on a frame and re-segments them."""
 
-    def __init__(self, segmenter: Segmenter, config: RefineConfig | None = None,
-                 guard: Callable[[], AbstractContextManager] = nullcontext):
-        """``guard()`` is entered around every use of ``segmenter``: a segmenter shared
-        with an interactive front end is locked, and its prepared frame marked stale."""
+    def __init__(self, segmenter: Segmenter, config: RefineConfig | None = None):
+        """``segmenter`` may be shared with an interactive front end: it holds no per-image
+        data, and the image state of a refined frame lives only for that frame's call."""
         self.segmenter = segmenter
         self.config = config or RefineConfig()
-        self.guard = guard
         self.refined_frames = 0  # frames whose masks were replaced (for reports)
         self.rejected = 0  # segmenter answers discarded by ``accept_iou``
 
@@ -90,10 +86,9 @@ class Refiner:
         prompts = {k: v for k, v in prompts.items() if v is not None}
         if not prompts:
             return None
-        with self.guard():
-            self.segmenter.set_image(image)
-            results = {k: self.segmenter.predict(v, mask_input=(labels == k) if self.config.use_mask else None)
-                       for k, v in prompts.items()}
+        state = self.segmenter.set_image(image)
+        results = {k: self.segmenter.predict(state, v, mask_input=(labels == k) if self.config.use_mask else None)
+                   for k, v in prompts.items()}
         for k, result in results.items():
             tracked = labels == k
             mask = np.asarray(result.mask, bool)

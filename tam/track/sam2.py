@@ -26,7 +26,6 @@ tracker holds only the model.
 """
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from tam.cache import content_digest
 from tam.errors import MaskError
 from tam.frames import FrameSequence
 from tam.registry import packages_present
@@ -55,7 +55,7 @@ class Sam2VideoState:
     height: int
     width: int
     object_ids: tuple[int, ...] = ()
-    keyframe_digests: dict[int, bytes] = field(default_factory=dict)
+    keyframe_digests: dict[int, str] = field(default_factory=dict)
     encoded_keyframes: int = 0  # how many (keyframe, object) masks were encoded so far
 
 
@@ -252,7 +252,7 @@ class Sam2Tracker(Tracker):
             predictor.reset_state(inference)
             state.keyframe_digests.clear()
             state.object_ids = ids
-        digests = {k: _digest(v) for k, v in keyframes.items()}
+        digests = {k: content_digest(np.asarray(v)) for k, v in keyframes.items()}
         for obj_idx in list(inference["output_dict_per_obj"]):
             inference["output_dict_per_obj"][obj_idx]["non_cond_frame_outputs"].clear()
             inference["temp_output_dict_per_obj"][obj_idx]["non_cond_frame_outputs"].clear()
@@ -299,11 +299,6 @@ def logits_to_labels_on_device(logits, obj_ids):
 def logits_to_labels(logits, obj_ids) -> np.ndarray:
     """(N, 1, H, W) per-object logits to a uint8 label map: highest logit wins where > 0."""
     return logits_to_labels_on_device(logits, obj_ids).cpu().numpy().astype(np.uint8)
-
-
-def _digest(labels: np.ndarray) -> bytes:
-    arr = np.ascontiguousarray(labels)
-    return hashlib.blake2b(repr((arr.shape, arr.dtype.str)).encode() + arr.tobytes(), digest_size=16).digest()
 
 
 def _silence_sam2_progress() -> None:

@@ -1,5 +1,9 @@
 """The classical segmenter: ``set_image`` prepares a frame, ``predict`` runs the stages on a prompt.
 
+The segmenter holds its configuration only; the prepared frame
+(:class:`~.frame.PreparedFrame`: superpixels, colour models, motion) is the
+image state that ``set_image`` returns and the caller passes to ``predict``.
+
 Stages of ``predict`` (each in its own module):
 
 1. candidates (:mod:`.candidates`): geodesic evidence from the clicks, the box
@@ -35,6 +39,12 @@ def _check_rgb(image) -> np.ndarray:
     return image
 
 
+def _check_state(state) -> PreparedFrame:
+    if not isinstance(state, PreparedFrame):
+        raise TypeError(f"expected the PreparedFrame that set_image() returned, got {type(state).__name__}")
+    return state
+
+
 class ClassicalSegmenter(Segmenter):
     """Superpixel graph cut driven by clicks, a box and the previous mask. Always available."""
 
@@ -43,12 +53,11 @@ class ClassicalSegmenter(Segmenter):
 
     def __init__(self, **config):
         self.config = ClassicalSegmenterConfig(**config)
-        self._frame: PreparedFrame | None = None
 
-    def set_image(self, image: np.ndarray) -> None:
-        self.set_frame(image)
+    def set_image(self, image: np.ndarray) -> PreparedFrame:
+        return self.set_frame(image)
 
-    def set_frame(self, image: np.ndarray, neighbours=()) -> None:
+    def set_frame(self, image: np.ndarray, neighbours=()) -> PreparedFrame:
         """Prepare ``image`` (RGB uint8 H x W x 3); ``neighbours``, frames of the same size near it in time,
         add motion cues (optical flow towards each)."""
         image = _check_rgb(image)
@@ -57,26 +66,25 @@ class ClassicalSegmenter(Segmenter):
             if v.shape != image.shape:
                 raise ValueError(f"a neighbouring frame is {v.shape[1]}x{v.shape[0]}, the frame "
                                  f"{image.shape[1]}x{image.shape[0]}")
-        self._frame = prepare_frame(image, self.config, neighbours)
+        return prepare_frame(image, self.config, neighbours)
 
-    def predict(self, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
-        """Mask for the prepared frame; ``mask_input`` is a previous answer's logits, a mask or a probability
-        map at image size. The answer's ``logits`` (float32, image size, positive = object) can be passed back."""
-        if self._frame is None:
-            raise RuntimeError("call set_image() before predict()")
-        f, cfg = self._frame, self.config
+    def predict(self, state: PreparedFrame, prompt: Prompt, mask_input: np.ndarray | None = None) -> SegmentResult:
+        """Mask for the prepared frame ``state``; ``mask_input`` is a previous answer's logits, a mask or a
+        probability map at image size. The answer's ``logits`` (float32, image size, positive = object) can
+        be passed back."""
+        f, cfg = _check_state(state), self.config
         H, W = f.shape
         prompt.validate(W, H)
         clicks = read_clicks(f, prompt)
         box = box_region(f, prompt.box)
         if not len(clicks.pos_sp) and prompt.box is None:  # only negative clicks: nothing was asked for
             return SegmentResult(np.zeros((H, W), bool), 0.0, np.full((H, W), EMPTY_LOGIT, np.float32))
-        prev, prev_px = (None, None) if mask_input is None else self._prev_fraction(mask_input)
+        prev, prev_px = (None, None) if mask_input is None else self._prev_fraction(f, mask_input)
         ev = geodesic_evidence(f, cfg, clicks, box)
         region = newest_click_region(f, cfg, clicks, ev, box, prev)
         cut = solve(f, cfg, clicks, ev, region, box.inside, prev)
         veto = moves_apart(f, cfg, cut.labels)[f.labels]
-        mask = self._pixel_stages(cut.labels[f.labels], clicks, region.infl, prev_px, box.pixels, veto)
+        mask = self._pixel_stages(f, cut.labels[f.labels], clicks, region.infl, prev_px, box.pixels, veto)
         logits = cut.logits()[f.labels].astype(np.float32)
         logits = np.where(mask, np.abs(logits), -np.abs(logits)).astype(np.float32)
         if f.scale != 1.0:
@@ -85,10 +93,10 @@ class ClassicalSegmenter(Segmenter):
         conf = float(np.clip(np.mean(np.abs(cut.logits()[cut.labels])) / LOGIT_CAP, 0, 1)) if cut.labels.any() else 0.0
         return SegmentResult(mask=mask, score=conf, logits=logits)
 
-    def _pixel_stages(self, mask, clicks: Clicks, infl, prev_px, box_px, veto) -> np.ndarray:
+    def _pixel_stages(self, f: PreparedFrame, mask, clicks: Clicks, infl, prev_px, box_px, veto) -> np.ndarray:
         """The superpixel answer ``mask`` (h x w bool) through the pixel stages, in order; ``veto`` (h x w
         bool) is where the stages after the band refinement may not add to the cut's answer."""
-        f, cfg = self._frame, self.config
+        cfg = self.config
         pts, labs = clicks.pts, clicks.labs
         if cfg.refine and mask.any():
             mask = refine_keeping_pieces(f, cfg, mask)
@@ -116,23 +124,21 @@ class ClassicalSegmenter(Segmenter):
             polish.force_click_discs(mask, pts, labs, cfg.click_radius)
         return mask
 
-    def superpixel_ceiling(self, gt: np.ndarray) -> np.ndarray:
-        """The mask a perfect labelling of the prepared frame's superpixels gives: each superpixel
+    def superpixel_ceiling(self, state: PreparedFrame, gt: np.ndarray) -> np.ndarray:
+        """The mask a perfect labelling of the prepared frame ``state``'s superpixels gives: each superpixel
         takes the majority label of ``gt`` (a bool mask at image size). Its IoU with ``gt`` bounds what
         the superpixel cut can reach before the pixel-level stages; ``bench/bench_segment.py`` prints it."""
-        if self._frame is None:
-            raise RuntimeError("call set_image() before superpixel_ceiling()")
-        f = self._frame
-        frac, _ = self._prev_fraction(np.asarray(gt, bool))
+        f = _check_state(state)
+        frac, _ = self._prev_fraction(f, np.asarray(gt, bool))
         mask = (frac > 0.5)[f.labels]
         if f.scale != 1.0:
             mask = cv2.resize(mask.astype(np.uint8), f.shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
         return mask
 
-    def _prev_fraction(self, mask_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _prev_fraction(f: PreparedFrame, mask_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(each superpixel's share of ``mask_input``, the mask at working size): a mask, a probability
         map or logits at image size."""
-        f = self._frame
         m = np.asarray(mask_input)
         if m.shape[:2] != f.shape:
             raise MaskError(f"mask has size {m.shape[:2]}, the image is {f.shape}")

@@ -8,40 +8,19 @@ video's length.
 """
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import cv2
 import numpy as np
 
+from tam.cache import LRU, content_digest
 from tam.errors import MaskError
 from tam.frames import FrameSequence
 from tam.track.classical.appearance import texture_bin
 from tam.track.classical.config import ClassicalTrackerConfig
 
 MIN_WORK_SIDE = 16  # shortest working side (px) however small the frames
-
-
-class LRU(OrderedDict):
-    """A dict that keeps only its ``capacity`` most recently used entries."""
-
-    def __init__(self, capacity: int):
-        super().__init__()
-        self.capacity = capacity
-
-    def get_or(self, key, make: Callable[[], Any]):
-        """The value under ``key``, made by ``make()`` (and cached) when absent."""
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = make()
-        self[key] = value
-        if len(self) > self.capacity:
-            self.popitem(last=False)
-        return value
 
 
 @dataclass
@@ -120,11 +99,7 @@ def soft_labels(state: ClassicalTrackerState, labels: np.ndarray, ids: list[int]
 
 def keyframe_digest(keyframes: Mapping[int, np.ndarray]) -> str:
     """A key for everything learned from the keyframes: their indices and label maps."""
-    digest = hashlib.sha1()
-    for k in sorted(keyframes):
-        digest.update(str(k).encode())
-        digest.update(np.ascontiguousarray(keyframes[k]).tobytes())
-    return digest.hexdigest()
+    return content_digest(*(part for k in sorted(keyframes) for part in (k, np.asarray(keyframes[k]))))
 
 
 def forget_other_keyframes(models: dict, digest: str) -> None:
