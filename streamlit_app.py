@@ -244,7 +244,7 @@ def _changed(path: Path) -> float:
 
 def close_project() -> None:
     ss = st.session_state
-    for k in ("project_path", "studio", "preview_result"):
+    for k in ("project_path", "studio", "job_studio", "preview_result"):
         ss.pop(k, None)
     st.query_params.pop("project", None)
 
@@ -290,6 +290,23 @@ def session_studio(settings: dict) -> tuple[Studio, SharedBackends] | None:
         studio = Studio(project, dataclasses.replace(shared.backends.config, holes=holes), shared.backends)
         ss["studio"] = (key, studio)
     return ss["studio"][1], shared
+
+
+def session_job_studio(studio: Studio, shared: SharedBackends) -> Studio:
+    """The studio this session's jobs run on, kept in the session between jobs.
+
+    One per open project and settings, over the project opened again (its own frame
+    reader and decoder, never used by the page's thread): the tracker's state (working
+    frames, colour models, the forest) made by one Track serves the next, so a
+    correction re-tracks from the state it left. It goes with the project on close.
+    """
+    ss = st.session_state
+    key = (str(studio.project.path), id(shared), studio.config)
+    current = ss.get("job_studio")
+    if current is None or current[0] != key:
+        current = (key, Studio(Project.open(key[0]), studio.config, shared.backends))
+        ss["job_studio"] = current
+    return current[1]
 
 
 def resegment(studio: Studio, shared: SharedBackends, frame: int, object_id: int) -> int:
@@ -475,12 +492,12 @@ def track_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) 
 def start_job(kind: str, studio: Studio, shared: SharedBackends, work) -> None:
     """Run ``work(studio, should_stop)`` in the background, then redraw the page to follow it.
 
-    The job runs on a studio of its own over the project opened again, so its
+    The job runs on the session's job studio (:func:`session_job_studio`), so its
     frame reader and decoder are never used by the page's thread at the same
     time; the job and the page meet only on disk.
     """
     key = str(studio.project.path)
-    job_studio = Studio(Project.open(key), studio.config, shared.backends)
+    job_studio = session_job_studio(studio, shared)
     lock = shared.locks["tracker" if kind == "track" else "inpainter"]
     try:
         job_board().start(key, Job(kind, lambda stop: work(job_studio, stop), lock,

@@ -45,6 +45,17 @@ class CopyTracker(Tracker):
             yield i, keyframes[start].copy()
 
 
+class CountingCopyTracker(CopyTracker):
+    """A copy tracker that counts the per-video states made (one list per test, set by monkeypatch)."""
+
+    name = "countingcopy"
+    inits: list = []
+
+    def init_state(self, frames):
+        CountingCopyTracker.inits.append(len(frames))
+        return {"frames": len(frames)}
+
+
 class SlowCopyTracker(CopyTracker):
     name = "slowcopy"
     delay = 0.2
@@ -311,12 +322,32 @@ def test_track_job_progress_cancel_and_preview(home, monkeypatch):
     assert Project.open(project.path).keyframe_indices() == [0, 60]
     assert any("From keyframe 60" in c.value for c in at.caption)
     at.radio(key="track_direction").set_value("forward")
-    at.checkbox(key="track_refine").check()  # the refinement step runs in the job, under the segmenter's lock
+    at.checkbox(key="track_refine").check()  # the refinement step runs in the job, on the shared segmenter
     at.button(key="track").click().run()
     wait_for(at, lambda a: any("Tracked 72/72" in s.value for s in a.success))  # 60 and 61..131
     fixed = Project.open(project.path)
     assert np.array_equal(fixed.mask(131), fixed.mask(60))
     assert np.array_equal(fixed.mask(59), before_fix)  # frames before 60 are left alone
+
+
+def test_a_sessions_jobs_share_one_tracker_state_until_the_project_closes(home, monkeypatch):
+    monkeypatch.setitem(TRACKERS._entries, "countingcopy",
+                        Entry("countingcopy", f"{__name__}:CountingCopyTracker", "test"))
+    monkeypatch.setattr(CountingCopyTracker, "inits", [])
+    at = new_app()
+    at.sidebar.selectbox(key="set_tracker").set_value("countingcopy")
+    open_sample(at)
+    click(at, *ROCK, stamp=40)
+    for _ in range(2):
+        at.button(key="track").click().run()
+        wait_for(at, lambda a: any("Tracked 132/132" in s.value for s in a.success))
+    assert CountingCopyTracker.inits == [132]  # the second Track found the first one's state
+    at.button(key="close_project").click().run()
+    assert "job_studio" not in at.session_state  # the session's studio went with the project
+    open_sample(at)
+    at.button(key="track").click().run()
+    wait_for(at, lambda a: any("Tracked 132/132" in s.value for s in a.success))
+    assert CountingCopyTracker.inits == [132, 132]
 
 
 def test_mask_zip_download_holds_every_frame(home):
