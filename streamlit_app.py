@@ -445,7 +445,11 @@ def frame_controls(project: Project) -> int:
     """The scrubber; returns the current frame."""
     ss = st.session_state
     last = project.num_frames - 1
-    ss["frame"] = min(max(int(ss.get("frame", 0)), 0), last)
+    frame = int(ss.get("frame", 0))
+    if not 0 <= frame <= last:
+        # set only when out of range: a value written back on every run reaches the browser as a new value
+        # and overwrites the presses made while the run was on their way (a held arrow key skipped frames)
+        ss["frame"] = min(max(frame, 0), last)
     a, b, c = st.columns([1, 12, 1], vertical_alignment="bottom")
     a.button("◀", key="prev_frame", on_click=_step_frame, args=(-1, last), help="previous frame")
     frame = b.slider("Frame", 0, max(last, 1), key="frame", disabled=last == 0)
@@ -485,12 +489,15 @@ def track_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) 
                 "If the object is there too, click it again in that shot.", icon=":material/content_cut:")
     if st.button("Track", key="track", type="primary", disabled=busy or not keys, width="stretch"):
         start = frame if frame in keys else None
-        start_job("track", studio, shared, lambda s, stop: s.track(direction, start, stop, refine=refine))
+        start_job("track", studio, shared, lambda s, stop: s.track(direction, start, stop, refine=refine),
+                  studio.frames_to_track(direction, start))
+    job_status(p, "track")
     return direction
 
 
-def start_job(kind: str, studio: Studio, shared: SharedBackends, work) -> None:
-    """Run ``work(studio, should_stop)`` in the background, then redraw the page to follow it.
+def start_job(kind: str, studio: Studio, shared: SharedBackends, work, total: int) -> None:
+    """Run ``work(studio, should_stop)`` over ``total`` frames in the background, then redraw the page to
+    follow it.
 
     The job runs on the session's job studio (:func:`session_job_studio`), so its
     frame reader and decoder are never used by the page's thread at the same
@@ -501,7 +508,7 @@ def start_job(kind: str, studio: Studio, shared: SharedBackends, work) -> None:
     lock = shared.locks["tracker" if kind == "track" else "inpainter"]
     try:
         job_board().start(key, Job(kind, lambda stop: work(job_studio, stop), lock,
-                                   on_finish=job_studio.project.close))
+                                   on_finish=job_studio.project.close, total=total))
     except TamError as e:
         st.error(str(e))
         return
@@ -521,20 +528,27 @@ def job_progress(key: str, job_id: str) -> None:
         model = "tracker" if job.kind == "track" else "inpainter"
         text = f"{verb}: waiting for the {model}, busy in another session"
     else:
-        text = f"{verb}: {job.done}/{job.total or '?'} frames ({time.time() - job.started:.0f} s)"
+        text = f"{verb}: {job.done}/{job.total} frames ({time.time() - job.started:.0f} s)"
     st.progress(job.fraction, text=text)
     if st.button("Cancel", key=f"cancel_{job_id}"):
         job.cancel()
 
 
-def job_status(project: Project) -> bool:
-    """Show the project's job (running: live progress; finished: its outcome); True while busy."""
+def project_busy(project: Project) -> bool:
+    """Whether a job (track or render) runs on the project, from this session or another."""
     job = job_board().get(str(project.path))
-    if job is None:
-        return False
+    return job is not None and job.running
+
+
+def job_status(project: Project, kind: str) -> None:
+    """Under the button that starts ``kind`` jobs, where the user is looking: the project's job of that
+    kind (running: live progress and Cancel; finished: its outcome)."""
+    job = job_board().get(str(project.path))
+    if job is None or job.kind != kind:
+        return
     if job.running:
         job_progress(str(project.path), job.id)
-        return True
+        return
     took = (job.finished or time.time()) - job.started
     if job.state == "done":
         verb = {"track": "Tracked", "render": "Rendered"}.get(job.kind, job.kind)
@@ -543,7 +557,6 @@ def job_status(project: Project) -> bool:
         st.warning(f"{job.message}; the frames done so far are kept.")
     else:
         st.error(f"{job.kind} failed: {job.message}")
-    return False
 
 
 def remove_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) -> list[int]:
@@ -576,7 +589,9 @@ def remove_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool)
     out = render_path(p, codec)
     if b.button("Render the clip", key="render", type="primary", disabled=busy or not ids or not has_masks,
                 width="stretch"):
-        start_job("render", studio, shared, lambda s, stop: s.render(out, ids, stop, codec=codec))
+        start_job("render", studio, shared, lambda s, stop: s.render(out, ids, stop, codec=codec), p.num_frames)
+    with b:  # under the Render button
+        job_status(p, "render")
     prev = ss.get("preview_result")
     if prev and prev["project"] == str(p.path):
         st.caption(f"Frame {prev['frame']}: before and after")
@@ -702,7 +717,7 @@ def studio_page(studio: Studio, shared: SharedBackends) -> None:
     if close.button("Close", key="close_project"):
         close_project()
         st.rerun()
-    busy = job_status(p)
+    busy = project_busy(p)
     left, right = st.columns([3, 1])
     with right:
         object_id, positive = objects_panel(p, busy)

@@ -220,6 +220,13 @@ class Studio:
             done += 1
             yield done, total
 
+    def frames_to_track(self, direction: str = "both", from_frame: int | None = None) -> int:
+        """How many frames :meth:`track` with these arguments computes (its progress total)."""
+        p = self.project
+        keys = p.keyframe_indices()
+        changed = [from_frame] if from_frame is not None and from_frame in keys else None
+        return count_frames(p.num_frames, keys, changed, direction, p.cuts())
+
     def cut_stops(self, direction: str = "both", from_frame: int | None = None) -> list[int]:
         """The shot cuts where :meth:`track` with these arguments stops (it never crosses a cut)."""
         p = self.project

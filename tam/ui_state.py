@@ -115,17 +115,20 @@ class Job:
     """Drives a ``(done, total)`` generator in a thread; the page polls it.
 
     ``work(should_stop)`` returns the generator; it runs under ``lock`` when one
-    is given, and ``on_finish`` runs after it however it ended. The job survives
+    is given, and ``on_finish`` runs after it however it ended. ``total``, the
+    number of frames the work will do when known before it starts, is shown
+    from the first moment (the generator's own totals replace it). The job survives
     the page that started it: its results land on disk, and a page that reopens
     the same project finds it on the board.
     """
 
     def __init__(self, kind: str, work: Callable[[Callable[[], bool]], Iterator[tuple[int, int]]],
-                 lock: threading.RLock | None = None, on_finish: Callable[[], None] | None = None):
+                 lock: threading.RLock | None = None, on_finish: Callable[[], None] | None = None,
+                 total: int = 0):
         self.id = uuid.uuid4().hex[:12]
         self.kind = kind
         self.done = 0
-        self.total = 0
+        self.total = total
         self.state = "running"  # running, done, cancelled, failed
         self.waiting = lock is not None  # until the lock is ours
         self.message = ""

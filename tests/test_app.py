@@ -292,6 +292,8 @@ def test_track_job_progress_cancel_and_preview(home, monkeypatch):
     assert at.button(key="track").disabled and at.button(key="render").disabled
     cancel = [b for b in at.button if b.label == "Cancel"]
     assert cancel and at.get("progress"), "a running job shows a progress bar and Cancel"
+    text = at.get("progress")[0].proto.text
+    assert "/132 frames" in text and "?" not in text, text  # the total is known from the start
     time.sleep(0.5)
     cancel[0].click().run()
     wait_for(at, lambda a: any("cancelled" in w.value for w in a.warning))
@@ -463,3 +465,21 @@ def test_a_project_deleted_elsewhere_is_closed_with_one_line(home):
     assert not project.path.exists()  # the click did not bring back a half project
     tab_a.run()
     assert not tab_a.exception and not tab_a.warning  # said once, then the page starts afresh
+
+
+def test_a_job_knows_its_total_before_its_first_frame():
+    import threading
+
+    from tam.ui_state import Job
+
+    release = threading.Event()
+
+    def work(should_stop):
+        release.wait(10)  # the first frame takes a while (a decoder opening, a model loading)
+        yield 1, 5
+
+    job = Job("render", work, total=5).start()
+    assert job.total == 5 and job.done == 0 and job.running  # "0/5 frames", not "0/?"
+    release.set()
+    job._thread.join(10)
+    assert job.state == "done" and (job.done, job.total) == (1, 5)
