@@ -5,11 +5,24 @@ every operation is a call into :class:`tam.studio.Studio` on a
 :class:`tam.project.Project` folder, the same core the command line uses, so
 whatever the page shows is on disk and a refresh (or another day) reopens it.
 
-Per browser session, ``st.session_state`` holds which project is open, the
-current frame and object, and that session's :class:`~tam.studio.Studio`.
-Backends are shared between sessions through ``st.cache_resource`` with a lock;
-tracking and rendering run in a background job so the page keeps answering,
-and a reopened page finds a job still running on its project.
+Who owns what:
+
+* the project on disk (:mod:`tam.project`) owns everything the user made: clicks,
+  strokes, boxes, objects, keyframes, masks, renders. Two tabs on one project
+  both edit it, each edit a transaction, and each tab shows the other's edits on
+  its next run;
+* the browser session (``st.session_state``) owns which project is open, the
+  current frame, object and tool, and two studios over that project
+  (:class:`~tam.studio.Studio`): ``studio`` for the page's clicks (it keeps the
+  segmenter's image states) and ``job_studio`` for its Track and Render jobs (it
+  keeps the tracker's state between jobs). Closing the project, or its folder
+  vanishing, drops both;
+* the server (``st.cache_resource``) owns the models, one set per settings
+  (:class:`~tam.ui_state.SharedBackends`: no per-image data, a lock per tracker
+  and inpainter), and the job board, one slot per project: tracking and
+  rendering run in a background job so the page keeps answering, and a
+  reopened page finds a job still running on its project;
+* per run of the page: the widgets' values and whatever a panel computes to draw.
 """
 from __future__ import annotations
 

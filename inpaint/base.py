@@ -5,6 +5,13 @@ An inpainter reads frames and masks through random-access sequences (see
 increasing index order. It chooses its own temporal windows, so memory is bounded
 by its configuration, never by the video's length. Compositing the fill back
 into full-resolution source frames is ``inpaint.render``'s job, not the backend's.
+
+Who owns what: an inpainter instance owns its configuration and, for a neural
+backend, its loaded weights (loaded once under the instance's own lock), and is
+shared by every session; everything about one video (flow fields, filled
+frames, temporal windows) is per-call state that lives inside one ``inpaint``
+generator and goes with it. The frames and masks belong to the project on disk
+(:mod:`tam.project`).
 """
 from __future__ import annotations
 

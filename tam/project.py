@@ -39,6 +39,12 @@ disk, whoever made it. Reads take no lock: they reread a file whenever its
 inode, size or modification time changed since it was last read, so an open
 project shows edits made elsewhere on its next read. The source, its probe and
 the working size never change once the project is made.
+
+Who owns what: the folder owns all of the above. A :class:`Project` object owns
+only caches that can be rebuilt from the folder: the last-read copy of each JSON
+file (reread when the file changes), a small LRU of decoded working frames
+(:class:`ProxyFrames`) and an open decoder of the source (``close`` drops it). A
+studio session (:mod:`tam.studio`) holds a Project; nothing else is per session.
 """
 from __future__ import annotations
 

@@ -2,9 +2,22 @@
 
 A :class:`Studio` joins a :class:`~tam.project.Project` (the per-video truth on
 disk) with backends (shared, stateless models) and the per-video state those
-need (the segmenter's prepared frame, the tracker's memory). Every long
-operation is a generator of ``(done, total)`` so any front end can draw progress
-and cancel between steps.
+need. Every long operation is a generator of ``(done, total)`` so any front end
+can draw progress and cancel between steps.
+
+Who owns what:
+
+* the project on disk: sources, objects, prompts, keyframes, masks, renders
+  (:mod:`tam.project`); a Studio reads and edits it, never keeps a copy;
+* :class:`Backends`: the models (segmenter, tracker, inpainter), created once per
+  settings and shared by every studio; they hold no per-image or per-video data;
+* the studio (one per open project in a session: the page's own, and the one its
+  jobs run on, kept between jobs): the segmenter's image states of the last few
+  clicked frames (``PREPARED_FRAMES``), the last answers' logits to refine from,
+  and the tracker's per-video state, so a second Track starts from what the
+  first one learned. It is dropped with the project;
+* per call: everything a generator makes while it runs (frames being rendered,
+  a refined frame's image state).
 """
 from __future__ import annotations
 

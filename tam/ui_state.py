@@ -7,6 +7,12 @@ lock around backends that several browser sessions share, and the arithmetic
 that turns a click on a displayed image into source pixels. The objects are
 created by the page (through ``st.cache_resource`` or ``st.session_state``);
 this module holds no state of its own.
+
+Who owns what: :class:`SharedBackends` and :class:`JobBoard` are owned by the
+server (``st.cache_resource``), one per settings and one in all; a :class:`Job`
+is owned by the board's slot of its project until the next job replaces it,
+and its thread owns the studio it drives for its length; the work itself lands
+in the project on disk.
 """
 from __future__ import annotations
 

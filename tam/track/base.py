@@ -2,8 +2,17 @@
 
 Masks are label maps: uint8 HxW, 0 background, 1..255 object ids. The tracker
 model holds nothing per video; ``init_state`` returns a state that the caller
-(a project, the CLI) owns and passes back to every ``propagate`` call, so two
-videos, or two browser tabs, never share anything.
+owns and passes back to every ``propagate`` call, so two videos, or two browser
+tabs, never share anything.
+
+Who owns what: the tracker instance owns its configuration and weights and is
+shared (one per settings in the studio, under the tracker lock of
+:class:`tam.ui_state.SharedBackends` while a job runs); the per-video state
+(working frames, colour models, the forest, a network's memory) is owned by a
+studio (:class:`tam.studio.Studio`, which a browser session keeps for its open
+project between jobs) or by one CLI call; the keyframes and the tracked masks
+are owned by the project on disk (:mod:`tam.project`). A state stays valid
+across keyframe edits: what it learned is keyed by the keyframes' content.
 
 ``propagate`` runs one segment: from an annotated frame ``start`` towards
 ``stop`` (exclusive; ``stop < start`` means backwards). ``keyframes`` holds every
