@@ -71,6 +71,7 @@ def test_positive_click_selects_the_object(squares):
     assert res.logits is not None and res.logits.shape == a.shape
     assert np.array_equal(res.logits > 0, res.mask)
     assert iou(res.mask, a) > 0.9
+    assert set(vars(seg)) == {"config"}  # the prepared frame is the caller's, not the shared model's
 
 
 def test_large_frames_are_processed_downscaled():
