@@ -34,7 +34,7 @@ import numpy as np
 from tam.errors import MaskError
 from tam.frames import FrameSequence, IndexedFrames
 from tam.track.base import Tracker
-from tam.track.camera import ResidualModel, camera_residual, flow_texture
+from tam.track.camera import ResidualModel, camera_homography, flow_texture, residual_and_bins
 from tam.track.classical import appearance, fusion, motion, recovery
 from tam.track.classical.config import ClassicalTrackerConfig
 from tam.track.classical.state import (
@@ -189,7 +189,7 @@ class ClassicalTracker(Tracker):
         cfg = self.config
         if max(cfg.appearance_weight, cfg.appearance_uncertain) <= 0:
             return None
-        cues.colour = seg.colours.likelihood(cur.bins)
+        cues.colour_lut, cues.bins = seg.colours.current, cur.bins
         # where the flow is inconsistent (fast, blurred or thin parts, occlusions) the warped prior
         # is only "near here", so appearance decides more of the answer
         cues.appearance_weight = (cfg.appearance_weight
@@ -202,10 +202,10 @@ class ClassicalTracker(Tracker):
     def _camera_cue(self, seg: Segment, cur: WorkFrame, mo: motion.Motion):
         """(residual px, residual bins, penalty L x h x w) of motion against the camera, or Nones."""
         cfg = self.config
-        resid = camera_residual(mo.back, mo.conf, mo.warped[0], seg.grid.xy)
-        if resid is None:
+        hom = camera_homography(mo.back, mo.conf, mo.warped[0])
+        if hom is None:
             return None, None, None
-        rbins = seg.residuals.bins(resid)
+        resid, rbins = residual_and_bins(mo.back, hom)
         trust = mo.conf * flow_texture(cur.gray, cfg.residual_texture) if cfg.residual_texture > 0 else mo.conf
         pen = seg.residuals.penalty(rbins, trust, cfg.residual_clip, cfg.residual_moving, near=mo.present)
         return resid, rbins, pen
