@@ -68,17 +68,21 @@ def fuse(cues: Cues, cfg: ClassicalTrackerConfig) -> np.ndarray:
         np.float32(cfg.local_weight))
 
 
-def guided_smooth(post: np.ndarray, guide: np.ndarray, prev_area: np.ndarray,
-                  cfg: ClassicalTrackerConfig) -> np.ndarray:
-    """Edge-aware smoothing of each label's posterior, renormalised.
-
-    The radius per object is sqrt(its previous area) / guided_scale working px,
-    within 1..guided_radius (small objects get a small radius); the background
-    takes the smallest objects'.
-    """
+def smoothing_radii(prev_area: np.ndarray, cfg: ClassicalTrackerConfig) -> list[int]:
+    """The guided filter's radius per label (working px, label order): sqrt(an object's previous area) /
+    guided_scale within 1..guided_radius (small objects get a small radius); the background takes the
+    smallest objects'."""
     radii = np.clip(np.round(np.sqrt(prev_area) / cfg.guided_scale), 1, cfg.guided_radius).astype(int)
-    radii = [int(radii.min())] + [int(r) for r in radii]
-    filters = {r: cv2.ximgproc.createGuidedFilter(guide, r, cfg.guided_eps) for r in set(radii)}
+    return [int(radii.min())] + [int(r) for r in radii]
+
+
+def guided_filters(guide: np.ndarray, radii: list[int], eps: float) -> dict:
+    """One OpenCV guided filter per distinct radius, on ``guide`` (h x w x 3 float32 in [0, 1])."""
+    return {r: cv2.ximgproc.createGuidedFilter(guide, r, eps) for r in set(radii)}
+
+
+def guided_smooth(post: np.ndarray, filters: dict, radii: list[int]) -> np.ndarray:
+    """Edge-aware smoothing of each label's posterior (L x h x w) with its radius' filter, renormalised."""
     if len(filters) == 1:
         # one radius for all labels: the filter is linear and keeps constants, so the background's
         # answer is one minus the objects' (one filter fewer: half the cost with one object)

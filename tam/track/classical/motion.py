@@ -43,10 +43,12 @@ class FlowPair:
     is shared between trackers, videos or calls. Close it (or use ``with``).
     """
 
-    def __init__(self, preset: str):
+    def __init__(self, preset: str, finest: int = 0, check_finest: int = 0):
+        """``finest``: the backward flow's finest pyramid level (0: the preset's); ``check_finest``: the
+        forward flow's (it only checks the backward one)."""
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tam-flow")
-        self._here = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-        self._there = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        self._here = _dis(preset, finest)
+        self._there = _dis(preset, check_finest)
 
     def flows(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(forward prev -> cur, backward cur -> prev) of two uint8 grey frames; OpenCV releases the GIL,
@@ -69,18 +71,24 @@ class FlowPair:
         self.close()
 
 
+def _dis(preset: str, finest: int):
+    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+    if finest > 0:
+        dis.setFinestScale(finest)
+    return dis
+
+
 @dataclass
 class Grid:
-    """Pixel coordinates of the working size: ``x``, ``y`` (h x w float32) and ``xy`` (h x w x 2)."""
+    """Pixel coordinates of the working size: ``x``, ``y`` (h x w float32)."""
 
     x: np.ndarray
     y: np.ndarray
-    xy: np.ndarray
 
     @classmethod
     def of(cls, h: int, w: int) -> Grid:
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        return cls(gx, gy, np.stack([gx, gy], -1))
+        return cls(gx, gy)
 
 
 @dataclass

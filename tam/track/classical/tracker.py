@@ -147,7 +147,7 @@ class ClassicalTracker(Tracker):
                 yield t, np.zeros(state.size, np.uint8)
             return
         seg = self._segment(state, frames, keyframes, start, ids)
-        with motion.FlowPair(self.config.flow_preset) as flows:
+        with motion.FlowPair(self.config.flow_preset, self.config.flow_finest, self.config.check_finest) as flows:
             for t in range(start + step, stop, step):
                 cur = self._frame(state, frames, t)
                 smooth = self._step(seg, cur, flows)
@@ -160,6 +160,9 @@ class ClassicalTracker(Tracker):
         mo = motion.motion_cue(flows, seg.prev, cur, seg.prob, seg.grid, seg.blur_sigma, cfg)
         cues = fusion.Cues(mo.log_prior)
         forest_job = self._appearance_cues(seg, cur, mo, cues, flows)
+        # the guided filters' set-up needs only this frame and the last areas: the worker prepares them
+        radii = fusion.smoothing_radii(seg.prev_area, cfg)
+        filters_job = flows.submit(fusion.guided_filters, cur.guide, radii, cfg.guided_eps)
         resid = rbins = None
         if seg.residuals is not None:
             resid, rbins, cues.camera_penalty = self._camera_cue(seg, cur, mo)
@@ -167,7 +170,7 @@ class ClassicalTracker(Tracker):
             cues.local = self._local_cue(seg, cur, mo)
         if forest_job is not None:
             cues.forest_posterior = forest_job.result()
-        smooth = fusion.guided_smooth(fusion.fuse(cues, cfg), cur.guide, seg.prev_area, cfg)
+        smooth = fusion.guided_smooth(fusion.fuse(cues, cfg), filters_job.result(), radii)
         if cfg.area_shrink < 1 or cfg.area_grow > 1:
             # the reference area follows the flow: an object leaving the frame shrinks, one coming closer grows
             seg.prev_area = fusion.balance_areas(smooth, seg.prev_area * mo.growth,
