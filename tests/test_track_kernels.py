@@ -86,3 +86,27 @@ def test_one_object_full_size_answer_equals_the_upsampled_arg_max():
     assert set(np.unique(got)) <= {0, 7}
     assert np.array_equal(got[~close], want[~close])
     assert 0.2 < np.mean(got == 7) < 0.8
+
+
+def test_motion_prior_and_consistency_equal_the_array_forms():
+    from tam.track.classical import kernels
+
+    rng = np.random.default_rng(4)
+    n, h, w = 3, 20, 30
+    cfg = ClassicalTrackerConfig()
+    back = rng.normal(0, 2, (h, w, 2)).astype(np.float32)
+    fwd_at = -back + rng.normal(0, 1, (h, w, 2)).astype(np.float32)
+    conf = kernels.consistency(back, fwd_at, np.float32(cfg.consistency_px))
+    err = np.hypot(*(back + fwd_at).transpose(2, 0, 1))
+    np.testing.assert_allclose(conf, np.exp(-(err / cfg.consistency_px) ** 2), atol=1e-5)
+    warped = rng.random((n, h, w)).astype(np.float32)
+    warped /= warped.sum(0, keepdims=True)
+    blurred = cv2.GaussianBlur(warped.transpose(1, 2, 0), (0, 0), 3).transpose(2, 0, 1).copy()
+    blurred[1, :, :10] = 0  # a label absent from part of the frame
+    present, log_prior = kernels.motion_prior(warped, blurred, conf, cfg.near_level, cfg.prior_floor,
+                                              cfg.motion_weight, 1e-6)
+    want_present = np.minimum(1.0, blurred / cfg.near_level)
+    near = want_present / (want_present.sum(0, keepdims=True) + 1e-12)
+    prior = (1 - cfg.prior_floor) * (conf * warped + (1 - conf) * blurred) + cfg.prior_floor * near
+    np.testing.assert_allclose(present, want_present, atol=1e-6)
+    np.testing.assert_allclose(log_prior, np.log(prior + 1e-6) * cfg.motion_weight, atol=1e-4)

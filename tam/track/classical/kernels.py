@@ -102,3 +102,49 @@ def fuse_cues(log_prior, lut, bins, weight, forest, forest_weight, penalty, pena
                 log_prior[i, y, x] *= inv
     return log_prior
 
+
+
+@njit(cache=True, fastmath=True)
+def consistency(back, fwd_at, scale):
+    """Forward/backward consistency (h x w float32 in [0, 1]): ``exp(-(|back + fwd_at| / scale)^2)``."""
+    h, w = back.shape[0], back.shape[1]
+    out = np.empty((h, w), np.float32)
+    k = np.float32(1.0 / (scale * scale))
+    for y in range(h):
+        for x in range(w):
+            dx = back[y, x, 0] + fwd_at[y, x, 0]
+            dy = back[y, x, 1] + fwd_at[y, x, 1]
+            out[y, x] = np.exp(-(dx * dx + dy * dy) * k)
+    return out
+
+
+@njit(cache=True, fastmath=True)
+def motion_prior(warped, blurred, conf, near_level, floor, weight, eps):
+    """The motion prior's presence and log (each L x h x w float32).
+
+    Per pixel and label: ``prior = conf * warped + (1 - conf) * blurred``;
+    ``present = min(1, blurred / near_level)``; the prior mixed with the labels'
+    normalised presence at share ``floor``; ``log_prior = weight * log(prior + eps)``.
+    """
+    n, h, w = warped.shape
+    present = np.empty((n, h, w), np.float32)
+    log_prior = np.empty((n, h, w), np.float32)
+    inv_level = np.float32(1.0 / near_level)
+    keep = np.float32(1.0 - floor)
+    fl = np.float32(floor)
+    wt = np.float32(weight)
+    ep = np.float32(eps)
+    for y in range(h):
+        for x in range(w):
+            c = conf[y, x]
+            total = np.float32(0.0)
+            for i in range(n):
+                p = min(np.float32(1.0), blurred[i, y, x] * inv_level)
+                present[i, y, x] = p
+                total += p
+            inv = np.float32(1.0) / (total + np.float32(1e-12))
+            for i in range(n):
+                prior = c * warped[i, y, x] + (np.float32(1.0) - c) * blurred[i, y, x]
+                prior = keep * prior + fl * present[i, y, x] * inv
+                log_prior[i, y, x] = wt * np.log(prior + ep)
+    return present, log_prior

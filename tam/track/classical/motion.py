@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from tam.track.classical import kernels
 from tam.track.classical.config import DIS_PRESETS, ClassicalTrackerConfig
 
 MIN_SIDE = 8  # smallest side (px) of a downscaled image
@@ -112,8 +113,7 @@ def motion_cue(flows: FlowPair, prev, cur, prob: np.ndarray, grid: Grid, blur_si
     fwd, back = flows.flows(prev.gray, cur.gray)
     mx, my = grid.x + back[..., 0], grid.y + back[..., 1]
     fwd_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    err = np.hypot(back[..., 0] + fwd_at[..., 0], back[..., 1] + fwd_at[..., 1])
-    conf = np.exp(-(err / cfg.consistency_px) ** 2)
+    conf = kernels.consistency(back, fwd_at, np.float32(cfg.consistency_px))
     warped = np.stack([cv2.remap(p, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
                        for p in prob])
     warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
@@ -124,11 +124,8 @@ def motion_cue(flows: FlowPair, prev, cur, prob: np.ndarray, grid: Grid, blur_si
                 warped[i] = (1 - cfg.shift_weight) * warped[i] + cfg.shift_weight * moved
         warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
     blurred = wide_blur(warped, blur_sigma)
-    prior = conf * warped + (1 - conf) * blurred
-    present = np.minimum(1.0, blurred / cfg.near_level)
-    near = present / (present.sum(0, keepdims=True) + 1e-12)
-    prior = (1 - cfg.prior_floor) * prior + cfg.prior_floor * near
-    log_prior = np.log(prior + PRIOR_EPS) * cfg.motion_weight
+    present, log_prior = kernels.motion_prior(warped, blurred, conf, cfg.near_level, cfg.prior_floor,
+                                              cfg.motion_weight, PRIOR_EPS)
     return Motion(back, mx, my, conf, warped, blurred, present, log_prior, growth)
 
 
