@@ -19,8 +19,9 @@ Per frame, walking away from an annotated frame, at a reduced working size:
    lost are searched for again.
 
 Probabilities are upsampled (bilinear) to the frames' size before the arg-max,
-so the answer is at full size. How each step was measured, and what was tried
-and dropped, is in docs/experiments.md.
+so the answer is at full size. The per-pixel loops of the motion prior, the
+camera cue and the fusion run compiled (:mod:`.kernels`). How each step was
+measured, and what was tried and dropped, is in docs/experiments.md.
 """
 from __future__ import annotations
 
