@@ -35,18 +35,18 @@ def test_residual_is_zero_on_the_camera_motion_and_large_on_the_object():
     back, obj, grid = _flows()
     conf = np.ones(obj.shape, np.float32)
     background = (~obj).astype(np.float32)
-    resid = camera_residual(back, conf, background, grid)
+    resid = camera_residual(back, conf, background)
     assert resid.shape == obj.shape
     assert np.percentile(resid[~obj], 99) < 0.05
     assert resid[obj].min() > 5.0
     # with no consistent flow there is nothing to fit
-    assert camera_residual(back, np.zeros_like(conf), background, grid) is None
+    assert camera_residual(back, np.zeros_like(conf), background) is None
 
 
 def test_penalty_is_one_sided_and_spares_objects_that_stand_still():
     back, obj, grid = _flows()
     conf = np.ones(obj.shape, np.float32)
-    resid = camera_residual(back, conf, (~obj).astype(np.float32), grid)
+    resid = camera_residual(back, conf, (~obj).astype(np.float32))
     model = ResidualModel(3, rate=1.0)
     bins = model.bins(resid)
     assert model.penalty(bins, conf, 1.5, 0.25) is None  # nothing learned yet
@@ -80,7 +80,7 @@ def test_background_pays_near_a_moving_object_only_when_nothing_around_it_moves_
     shadow[52:80, 45:115] = True
     shadow_back[shadow] = (-4.0, 2.0)
     for flow, still in ((back, True), (shadow_back, False)):
-        resid = camera_residual(flow, conf, (~obj).astype(np.float32), grid)
+        resid = camera_residual(flow, conf, (~obj).astype(np.float32))
         model = ResidualModel(2, rate=1.0, band=25, bg_gate=0.25)
         bins = model.bins(resid)
         tracked = labels.copy()
@@ -132,7 +132,7 @@ def test_residual_tells_moving_objects_from_the_background_on_real_frames():
         conf = np.exp(-(np.hypot(*(back + fwd_at).transpose(2, 0, 1)) / 1.5) ** 2)
         # the background away from the object (a car's shadow moves with it)
         away = ~(cv2.dilate(mask.astype(np.uint8), np.ones((41, 41), np.uint8)) > 0) & (conf > 0.5)
-        resid = camera_residual(back, conf, (~mask).astype(np.float32), grid)
+        resid = camera_residual(back, conf, (~mask).astype(np.float32))
         inner = cv2.erode(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
         # measured: object / background medians 8.2 / 0.30, 12.5 / 0.14, 4.6 / 0.14
         assert np.median(resid[inner]) > 3.0, name

@@ -2,9 +2,9 @@
 
 The background of most clips moves as one rigid scene seen by a moving camera, so
 its optical flow follows a single homography (the dominant motion); a moving
-object's does not. :func:`camera_residual` fits that homography to the flow of
-the pixels the tracker believes are background and returns every pixel's
-distance to it. :class:`ResidualModel` learns, frame to frame, how those
+object's does not. :func:`camera_homography` fits that homography to the flow of
+the pixels the tracker believes are background and :func:`residual_and_bins` gives
+every pixel's distance to it. :class:`ResidualModel` learns, frame to frame, how those
 residuals are distributed for each label and turns them into a penalty: a pixel
 that moves with the camera is unlikely to belong to an object that does not.
 
@@ -31,13 +31,12 @@ _FAST_BIN = 5  # bins over 2 px: clearly moving against the camera
 _FIRST = 5  # tracked frames that tell whether the background around an object moves with it
 
 
-def camera_residual(back: np.ndarray, conf: np.ndarray, background: np.ndarray,
-                    grid: np.ndarray) -> np.ndarray | None:
-    """Per-pixel distance (working px) between the backward flow and the camera's homography.
+def camera_homography(back: np.ndarray, conf: np.ndarray, background: np.ndarray) -> np.ndarray | None:
+    """The camera's motion: a homography (3 x 3 float64, current -> previous pixel coordinates), or None.
 
-    ``back`` is the flow from the current frame to the previous one, ``conf``
-    its forward/backward consistency, ``background`` the background's share of
-    the motion prior and ``grid`` the pixel coordinates (h x w x 2 float32, x then y). The homography is
+    ``back`` is the flow from the current frame to the previous one (h x w x 2,
+    working px), ``conf`` its forward/backward consistency and ``background``
+    the background's share of the motion prior (h x w each). The homography is
     fitted (RANSAC) to consistent flow on a sparse grid of confident background
     pixels, or of any consistent pixels when the background has too few; None
     when the flow does not allow a fit.
@@ -53,10 +52,22 @@ def camera_residual(back: np.ndarray, conf: np.ndarray, background: np.ndarray,
     src = np.stack([xs[ok], ys[ok]], 1).astype(np.float32)
     dst = src + back[ys[ok], xs[ok]]
     hom, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
-    if hom is None:
-        return None
-    pred = cv2.perspectiveTransform(grid.reshape(-1, 1, 2), hom).reshape(h, w, 2)
-    return np.hypot(grid[..., 0] + back[..., 0] - pred[..., 0], grid[..., 1] + back[..., 1] - pred[..., 1])
+    return hom
+
+
+def residual_and_bins(back: np.ndarray, hom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's distance (h x w float32, working px) between its backward flow and the homography's
+    motion, and its residual bin (int64 h x w, as :meth:`ResidualModel.bins`), in one pass."""
+    from tam.track.classical.kernels import camera_residual_bins
+
+    return camera_residual_bins(np.ascontiguousarray(back, np.float32), np.asarray(hom, np.float64), _EDGES)
+
+
+def camera_residual(back: np.ndarray, conf: np.ndarray, background: np.ndarray) -> np.ndarray | None:
+    """Per-pixel distance (h x w float32, working px) between the backward flow and the camera's
+    homography (:func:`camera_homography`), or None when the flow does not allow a fit."""
+    hom = camera_homography(back, conf, background)
+    return None if hom is None else residual_and_bins(back, hom)[0]
 
 
 def flow_texture(gray: np.ndarray, full: float) -> np.ndarray:

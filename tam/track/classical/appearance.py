@@ -115,12 +115,6 @@ class ColourModels:
         key = np.stack([models.get(k, np.full(n_bins, 1.0 / n_bins)) for k in labels_all])
         return cls(key, key.copy())
 
-    def likelihood(self, frame_bins: np.ndarray) -> np.ndarray:
-        """Per-label likelihood of each pixel's bin, normalised over labels (L x h x w)."""
-        like = self.current[:, frame_bins] + 1e-6
-        like /= like.sum(0, keepdims=True)
-        return like
-
     def update(self, frame_bins: np.ndarray, labels: np.ndarray, ids: list[int], labels_all: list[int],
                config) -> None:
         """Blend in a tracked frame's histograms (``labels``: working-size label values) at ``update_rate``."""

@@ -14,7 +14,9 @@ DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
 @dataclass(frozen=True)
 class ClassicalTrackerConfig:
     work_side: int = 512          # longest side of the internal working size (pixels)
-    flow_preset: str = "medium"   # DIS preset: ultrafast, fast, medium
+    flow_preset: str = "medium"   # DIS preset: ultrafast, fast, medium ...
+    flow_finest: int = 0          # ... its finest pyramid level (0: the preset's; 2: a quarter of the size) ...
+    check_finest: int = 0         # ... and that of the forward flow, used only for the consistency check
     bins: int = 16                # colour histogram bins per channel
     texture_bins: int = 4         # gradient-magnitude bins joined to the colour bins (1: colour only)
     texture_sigma: float = 1.5    # smoothing of the gradient magnitude (working px)
@@ -73,6 +75,8 @@ class ClassicalTrackerConfig:
     def __post_init__(self):
         if self.flow_preset not in DIS_PRESETS:
             raise ValueError(f"flow_preset must be one of {sorted(DIS_PRESETS)}")
+        if not 0 <= self.flow_finest <= 4 or not 0 <= self.check_finest <= 4:
+            raise ValueError("flow_finest and check_finest must be within 0..4")
         if self.work_side < 64:
             raise ValueError("work_side must be at least 64")
         if not 4 <= self.bins <= 64:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from tam.track.classical import kernels
 from tam.track.classical.config import ClassicalTrackerConfig
 
 MAX_AREA_GAIN = 20.0  # the area balance scales an object's probability by at most this either way
@@ -30,48 +31,69 @@ CUT_LOSS_MARGIN = 0.95  # ... and a lost pixel's this far below
 class Cues:
     """Per-label log-likelihood terms of one frame (each L x h x w, or None when off).
 
-    ``colour`` and ``forest_posterior`` are weighted by ``appearance_weight``
-    (an h x w map: more where the flow is inconsistent); the rest carry their
-    config weight when fused.
+    The colour cue is the histograms ``colour_lut`` (L x n_bins) read at each
+    pixel's bin ``bins`` (h x w); it and ``forest_posterior`` are weighted by
+    ``appearance_weight`` (an h x w map: more where the flow is inconsistent);
+    the rest carry their config weight when fused.
     """
 
     log_prior: np.ndarray
     appearance_weight: np.ndarray | float = 0.0
-    colour: np.ndarray | None = None             # normalised histogram likelihoods (not logs)
+    colour_lut: np.ndarray | None = None         # colour-texture histograms, L x n_bins (not logs)
+    bins: np.ndarray | None = None               # each pixel's colour-texture bin, h x w
     forest_posterior: np.ndarray | None = None   # forest class probabilities (not logs)
     camera_penalty: np.ndarray | None = None     # nats, <= 0
     local: np.ndarray | None = None              # local colour log-likelihoods relative to the best label
 
 
 def fuse(cues: Cues, cfg: ClassicalTrackerConfig) -> np.ndarray:
-    """The posterior (L x h x w, summing to 1 over labels) of the weighted cues."""
-    logp = cues.log_prior
-    if cues.colour is not None:
-        logp += cues.appearance_weight * np.log(cues.colour)
-    if cues.forest_posterior is not None:
-        logp += (cfg.forest_weight * cues.appearance_weight) * np.log(cues.forest_posterior)
-    if cues.camera_penalty is not None:
-        logp += cfg.residual_weight * cues.camera_penalty
-    if cues.local is not None:
-        logp += cfg.local_weight * cues.local
-    logp -= logp.max(0, keepdims=True)
-    post = np.exp(logp)
-    post /= post.sum(0, keepdims=True)
-    return post
+    """The posterior (L x h x w float32, summing to 1 over labels) of the weighted cues.
 
-
-def guided_smooth(post: np.ndarray, guide: np.ndarray, prev_area: np.ndarray,
-                  cfg: ClassicalTrackerConfig) -> np.ndarray:
-    """Edge-aware smoothing of each label's posterior, renormalised.
-
-    The radius per object is sqrt(its previous area) / guided_scale working px,
-    within 1..guided_radius (small objects get a small radius); the background
-    takes the smallest objects'.
+    ``cues.log_prior`` is overwritten (it becomes the answer).
     """
+    n, h, w = cues.log_prior.shape
+    none = np.zeros((0, 1, 1), np.float32)
+    if cues.colour_lut is None:  # no colour cue: a flat histogram of one bin, weighing nothing
+        lut, bins, weight = np.ones((n, 1), np.float32), np.zeros((h, w), np.int32), np.zeros((h, w), np.float32)
+    else:
+        lut, bins = cues.colour_lut, cues.bins
+        weight = np.broadcast_to(np.asarray(cues.appearance_weight, np.float32), (h, w))
+    return kernels.fuse_cues(
+        cues.log_prior, np.ascontiguousarray(lut, np.float32), bins, np.ascontiguousarray(weight),
+        none if cues.forest_posterior is None else np.ascontiguousarray(cues.forest_posterior, np.float32),
+        np.float32(cfg.forest_weight),
+        none if cues.camera_penalty is None else np.ascontiguousarray(cues.camera_penalty, np.float32),
+        np.float32(cfg.residual_weight),
+        none if cues.local is None else np.ascontiguousarray(cues.local, np.float32),
+        np.float32(cfg.local_weight))
+
+
+def smoothing_radii(prev_area: np.ndarray, cfg: ClassicalTrackerConfig) -> list[int]:
+    """The guided filter's radius per label (working px, label order): sqrt(an object's previous area) /
+    guided_scale within 1..guided_radius (small objects get a small radius); the background takes the
+    smallest objects'."""
     radii = np.clip(np.round(np.sqrt(prev_area) / cfg.guided_scale), 1, cfg.guided_radius).astype(int)
-    radii = [int(radii.min())] + [int(r) for r in radii]
-    filters = {r: cv2.ximgproc.createGuidedFilter(guide, r, cfg.guided_eps) for r in set(radii)}
-    smooth = np.clip(np.stack([filters[r].filter(p) for r, p in zip(radii, post)]), 0, None)
+    return [int(radii.min())] + [int(r) for r in radii]
+
+
+def guided_filters(guide: np.ndarray, radii: list[int], eps: float) -> dict:
+    """One OpenCV guided filter per distinct radius, on ``guide`` (h x w x 3 float32 in [0, 1])."""
+    return {r: cv2.ximgproc.createGuidedFilter(guide, r, eps) for r in set(radii)}
+
+
+def guided_smooth(post: np.ndarray, filters: dict, radii: list[int]) -> np.ndarray:
+    """Edge-aware smoothing of each label's posterior (L x h x w) with its radius' filter, renormalised."""
+    if len(filters) == 1:
+        # one radius for all labels: the filter is linear and keeps constants, so the background's
+        # answer is one minus the objects' (one filter fewer: half the cost with one object)
+        f = filters[radii[0]]
+        smooth = np.empty_like(post)
+        for i in range(1, post.shape[0]):
+            smooth[i] = f.filter(post[i])
+        smooth[0] = 1 - smooth[1:].sum(0)
+        np.clip(smooth, 0, None, out=smooth)
+    else:
+        smooth = np.clip(np.stack([filters[r].filter(p) for r, p in zip(radii, post)]), 0, None)
     smooth /= smooth.sum(0, keepdims=True) + 1e-12
     return smooth
 
@@ -110,10 +132,13 @@ def cut_boundaries(lab: np.ndarray, smooth: np.ndarray, arg: np.ndarray, cfg: Cl
 def full_size_answer(smooth: np.ndarray, size: tuple[int, int], labels_all: list[int]) -> np.ndarray:
     """Label values (uint8 H x W, ``size`` = (H, W)) of the bilinearly upsampled probabilities' arg-max."""
     H, W = size
-    if (H, W) != smooth.shape[1:]:
-        up = np.stack([cv2.resize(s, (W, H), interpolation=cv2.INTER_LINEAR) for s in smooth])
-    else:
-        up = smooth
+    if (H, W) == smooth.shape[1:]:
+        return np.asarray(labels_all, np.uint8)[argmax(smooth)]
+    if smooth.shape[0] == 2:
+        # bilinear resizing is linear: the object wins where the upsampled difference is positive
+        diff = cv2.resize(smooth[1] - smooth[0], (W, H), interpolation=cv2.INTER_LINEAR)
+        return np.where(diff > 0, np.uint8(labels_all[1]), np.uint8(labels_all[0]))
+    up = np.stack([cv2.resize(s, (W, H), interpolation=cv2.INTER_LINEAR) for s in smooth])
     return np.asarray(labels_all, np.uint8)[argmax(up)]
 
 

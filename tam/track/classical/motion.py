@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from tam.track.classical import kernels
 from tam.track.classical.config import DIS_PRESETS, ClassicalTrackerConfig
 
 MIN_SIDE = 8  # smallest side (px) of a downscaled image
@@ -43,10 +44,12 @@ class FlowPair:
     is shared between trackers, videos or calls. Close it (or use ``with``).
     """
 
-    def __init__(self, preset: str):
+    def __init__(self, preset: str, finest: int = 0, check_finest: int = 0):
+        """``finest``: the backward flow's finest pyramid level (0: the preset's); ``check_finest``: the
+        forward flow's (it only checks the backward one)."""
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tam-flow")
-        self._here = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-        self._there = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        self._here = _dis(preset, finest)
+        self._there = _dis(preset, check_finest)
 
     def flows(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(forward prev -> cur, backward cur -> prev) of two uint8 grey frames; OpenCV releases the GIL,
@@ -69,18 +72,24 @@ class FlowPair:
         self.close()
 
 
+def _dis(preset: str, finest: int):
+    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+    if finest > 0:
+        dis.setFinestScale(finest)
+    return dis
+
+
 @dataclass
 class Grid:
-    """Pixel coordinates of the working size: ``x``, ``y`` (h x w float32) and ``xy`` (h x w x 2)."""
+    """Pixel coordinates of the working size: ``x``, ``y`` (h x w float32)."""
 
     x: np.ndarray
     y: np.ndarray
-    xy: np.ndarray
 
     @classmethod
     def of(cls, h: int, w: int) -> Grid:
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        return cls(gx, gy, np.stack([gx, gy], -1))
+        return cls(gx, gy)
 
 
 @dataclass
@@ -104,8 +113,7 @@ def motion_cue(flows: FlowPair, prev, cur, prob: np.ndarray, grid: Grid, blur_si
     fwd, back = flows.flows(prev.gray, cur.gray)
     mx, my = grid.x + back[..., 0], grid.y + back[..., 1]
     fwd_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    err = np.hypot(back[..., 0] + fwd_at[..., 0], back[..., 1] + fwd_at[..., 1])
-    conf = np.exp(-(err / cfg.consistency_px) ** 2)
+    conf = kernels.consistency(back, fwd_at, np.float32(cfg.consistency_px))
     warped = np.stack([cv2.remap(p, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
                        for p in prob])
     warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
@@ -116,11 +124,8 @@ def motion_cue(flows: FlowPair, prev, cur, prob: np.ndarray, grid: Grid, blur_si
                 warped[i] = (1 - cfg.shift_weight) * warped[i] + cfg.shift_weight * moved
         warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
     blurred = wide_blur(warped, blur_sigma)
-    prior = conf * warped + (1 - conf) * blurred
-    present = np.minimum(1.0, blurred / cfg.near_level)
-    near = present / (present.sum(0, keepdims=True) + 1e-12)
-    prior = (1 - cfg.prior_floor) * prior + cfg.prior_floor * near
-    log_prior = np.log(prior + PRIOR_EPS) * cfg.motion_weight
+    present, log_prior = kernels.motion_prior(warped, blurred, conf, cfg.near_level, cfg.prior_floor,
+                                              cfg.motion_weight, PRIOR_EPS)
     return Motion(back, mx, my, conf, warped, blurred, present, log_prior, growth)
 
 

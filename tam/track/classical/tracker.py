@@ -19,8 +19,9 @@ Per frame, walking away from an annotated frame, at a reduced working size:
    lost are searched for again.
 
 Probabilities are upsampled (bilinear) to the frames' size before the arg-max,
-so the answer is at full size. How each step was measured, and what was tried
-and dropped, is in docs/experiments.md.
+so the answer is at full size. The per-pixel loops of the motion prior, the
+camera cue and the fusion run compiled (:mod:`.kernels`). How each step was
+measured, and what was tried and dropped, is in docs/experiments.md.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ import numpy as np
 from tam.errors import MaskError
 from tam.frames import FrameSequence, IndexedFrames
 from tam.track.base import Tracker
-from tam.track.camera import ResidualModel, camera_residual, flow_texture
+from tam.track.camera import ResidualModel, camera_homography, flow_texture, residual_and_bins
 from tam.track.classical import appearance, fusion, motion, recovery
 from tam.track.classical.config import ClassicalTrackerConfig
 from tam.track.classical.state import (
@@ -147,7 +148,7 @@ class ClassicalTracker(Tracker):
                 yield t, np.zeros(state.size, np.uint8)
             return
         seg = self._segment(state, frames, keyframes, start, ids)
-        with motion.FlowPair(self.config.flow_preset) as flows:
+        with motion.FlowPair(self.config.flow_preset, self.config.flow_finest, self.config.check_finest) as flows:
             for t in range(start + step, stop, step):
                 cur = self._frame(state, frames, t)
                 smooth = self._step(seg, cur, flows)
@@ -160,6 +161,9 @@ class ClassicalTracker(Tracker):
         mo = motion.motion_cue(flows, seg.prev, cur, seg.prob, seg.grid, seg.blur_sigma, cfg)
         cues = fusion.Cues(mo.log_prior)
         forest_job = self._appearance_cues(seg, cur, mo, cues, flows)
+        # the guided filters' set-up needs only this frame and the last areas: the worker prepares them
+        radii = fusion.smoothing_radii(seg.prev_area, cfg)
+        filters_job = flows.submit(fusion.guided_filters, cur.guide, radii, cfg.guided_eps)
         resid = rbins = None
         if seg.residuals is not None:
             resid, rbins, cues.camera_penalty = self._camera_cue(seg, cur, mo)
@@ -167,7 +171,7 @@ class ClassicalTracker(Tracker):
             cues.local = self._local_cue(seg, cur, mo)
         if forest_job is not None:
             cues.forest_posterior = forest_job.result()
-        smooth = fusion.guided_smooth(fusion.fuse(cues, cfg), cur.guide, seg.prev_area, cfg)
+        smooth = fusion.guided_smooth(fusion.fuse(cues, cfg), filters_job.result(), radii)
         if cfg.area_shrink < 1 or cfg.area_grow > 1:
             # the reference area follows the flow: an object leaving the frame shrinks, one coming closer grows
             seg.prev_area = fusion.balance_areas(smooth, seg.prev_area * mo.growth,
@@ -189,7 +193,7 @@ class ClassicalTracker(Tracker):
         cfg = self.config
         if max(cfg.appearance_weight, cfg.appearance_uncertain) <= 0:
             return None
-        cues.colour = seg.colours.likelihood(cur.bins)
+        cues.colour_lut, cues.bins = seg.colours.current, cur.bins
         # where the flow is inconsistent (fast, blurred or thin parts, occlusions) the warped prior
         # is only "near here", so appearance decides more of the answer
         cues.appearance_weight = (cfg.appearance_weight
@@ -202,10 +206,10 @@ class ClassicalTracker(Tracker):
     def _camera_cue(self, seg: Segment, cur: WorkFrame, mo: motion.Motion):
         """(residual px, residual bins, penalty L x h x w) of motion against the camera, or Nones."""
         cfg = self.config
-        resid = camera_residual(mo.back, mo.conf, mo.warped[0], seg.grid.xy)
-        if resid is None:
+        hom = camera_homography(mo.back, mo.conf, mo.warped[0])
+        if hom is None:
             return None, None, None
-        rbins = seg.residuals.bins(resid)
+        resid, rbins = residual_and_bins(mo.back, hom)
         trust = mo.conf * flow_texture(cur.gray, cfg.residual_texture) if cfg.residual_texture > 0 else mo.conf
         pen = seg.residuals.penalty(rbins, trust, cfg.residual_clip, cfg.residual_moving, near=mo.present)
         return resid, rbins, pen
