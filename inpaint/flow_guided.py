@@ -92,6 +92,7 @@ class FlowGuidedConfig:
     filler: str = "exemplar"  # keyframe filler: exemplar (patch-based), or telea / ns (OpenCV, smooth)
     filler_radius: int = 5  # telea / ns only
     filler_seed: int = 0  # exemplar only: seed of its random search
+    restart: int = 0  # >0: the carried state restarts every ``restart`` frames (see restarts_at); 0: never
 
     def __post_init__(self):
         if self.passes < 1:
@@ -122,6 +123,8 @@ class FlowGuidedConfig:
             raise ValueError("filler_radius must be >= 1")
         if self.filler_seed < 0:
             raise ValueError(f"filler_seed must be >= 0, got {self.filler_seed}")
+        if self.restart < 0:
+            raise ValueError(f"restart must be >= 0, got {self.restart}")
 
 
 def default_filler(cfg: FlowGuidedConfig) -> KeyframeFiller:
@@ -520,7 +523,7 @@ class FlowGuidedInpainter(Inpainter):
         for t in targets:
             win.evict(t - cfg.radius, t + cfg.radius)
             rgb, hole = win.rgb(t), win.hole(t)
-            consecutive = prev_t is not None and t == prev_t + 1
+            consecutive = prev_t is not None and t == prev_t + 1 and not self.restarts_at(t, owner)
             prev_t = t
             if not hole.any() or not consecutive:
                 key = prev_out = None
@@ -536,6 +539,19 @@ class FlowGuidedInpainter(Inpainter):
                 grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
                 key = (out.astype(np.float32), grid)
             yield t, out
+
+    def restarts_at(self, t: int, owner: int) -> bool:
+        """Whether pass ``owner`` drops its carried state (keyframe, smoothing) at frame ``t``.
+
+        With ``restart`` = R > 0 the last pass restarts at every multiple of R and
+        each earlier pass ``radius`` frames earlier per pass still to come, so the
+        output of frames [kR, (k+1)R) depends only on frames from
+        kR - (passes-1)*radius - radius on: a run asked for those frames alone (a
+        chunk of a parallel job) yields them bit for bit as the whole run does.
+        """
+        cfg = self.config
+        k = t + (cfg.passes - 1 - owner) * cfg.radius
+        return cfg.restart > 0 and k > 0 and k % cfg.restart == 0
 
     @staticmethod
     def _advance(coords: np.ndarray, bwd: np.ndarray) -> np.ndarray:
