@@ -404,6 +404,7 @@ DELEGATED = {
     "eval-clicks": ("tam.segment.evaluate", "interactive segmentation quality with simulated clicks"),
     "eval-vos": ("tam.track.evaluate", "video object segmentation quality (J&F)"),
     "eval-inpaint": ("inpaint.evaluate", "video completion quality (PSNR, SSIM, flicker)"),
+    "batch": ("tam.jobs.batch", "remove objects from many clips listed in JOBS.json, resumable"),
 }
 
 
