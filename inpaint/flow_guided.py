@@ -59,6 +59,7 @@ MIN_FLOW_SIZE = 16  # frames smaller than this (either side) get zero flow
 MAX_SOLVER_ENTRIES = 4_000_000  # non-zeros of the cached factorisations of each kind (~120 MB)
 NOTCH_FRACTION = 0.01  # half-width of the known gaps closed before a spatial fill, per longest side
 PREVIEW_RADIUS = 6  # frames on each side used by preview() unless told otherwise
+RESTART_WARMUP = 6  # frames a later pass's smoothing runs before a restart takes it over (0.4**6 ~ 0.004)
 KeyframeFiller = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 _FLOW_PRESETS = {  # name -> (DIS preset, finest pyramid level or None for the preset's)
@@ -506,7 +507,8 @@ class FlowGuidedInpainter(Inpainter):
         for p in range(cfg.passes):
             # this pass fills the targets and, for each later pass, the frames within its reach
             reach = cfg.radius * (cfg.passes - 1 - p)
-            needed = sorted({j for t in targets for j in range(max(0, t - reach), min(n, t + reach + 1))})
+            back = reach if not cfg.restart else self.restart_reach(p) + (RESTART_WARMUP if p else 0)
+            needed = sorted({j for t in targets for j in range(max(0, t - back), min(n, t + reach + 1))})
             guide = _Filled(stream) if stream is not None else None
             stream = self._pass(source, needed, guide, p)
         return stream
@@ -520,19 +522,34 @@ class FlowGuidedInpainter(Inpainter):
         key = None  # (keyframe rgb float32, coordinate map HxWx2 into it) or None
         prev_t = None
         prev_out = None  # the previous output frame (float32), for temporal smoothing
+        chain = None  # where the smoothing chain of prev_out started
+        warm = None  # a later pass's smoothing chain begun RESTART_WARMUP frames before its next restart
         for t in targets:
             win.evict(t - cfg.radius, t + cfg.radius)
             rgb, hole = win.rgb(t), win.hole(t)
-            consecutive = prev_t is not None and t == prev_t + 1 and not self.restarts_at(t, owner)
+            consecutive = prev_t is not None and t == prev_t + 1
             prev_t = t
             if not hole.any() or not consecutive:
-                key = prev_out = None
+                key = prev_out = warm = None
+                chain = t
+            elif self.restarts_at(t, owner):
+                # the first pass starts afresh; a later one takes over the warmed-up chain (the same as
+                # its own when that began in the warm-up, as in a chunk's run), so its output does not jump
+                key = None
+                if owner == 0 or chain < t - RESTART_WARMUP:
+                    prev_out = warm
+                chain, warm = t - RESTART_WARMUP, None
             elif key is not None:
                 key = (key[0], self._advance(key[1], win.bwd(t)))
             if not hole.any():
                 yield t, rgb.copy()
                 continue
-            out, keyframe = self._fill(win, t, key, prev_out, None if guide is None else guide[t])
+            g = None if guide is None else guide[t]
+            start = self._warmup_start(t, owner)
+            if start is not None and chain < start:
+                warm_out, _ = self._fill(win, t, None, None if t == start else warm, g)
+                warm = warm_out.astype(np.float32)
+            out, keyframe = self._fill(win, t, key, prev_out, g)
             prev_out = out.astype(np.float32) if cfg.smoothing > 0 else None
             if keyframe and guide is None:
                 h, w = hole.shape
@@ -540,18 +557,35 @@ class FlowGuidedInpainter(Inpainter):
                 key = (out.astype(np.float32), grid)
             yield t, out
 
+    def restart_reach(self, owner: int = 0) -> int:
+        """Frames from pass ``owner``'s restarts to the last pass's (see :meth:`restarts_at`)."""
+        cfg = self.config
+        return (cfg.passes - 1 - owner) * (cfg.radius + RESTART_WARMUP)
+
     def restarts_at(self, t: int, owner: int) -> bool:
-        """Whether pass ``owner`` drops its carried state (keyframe, smoothing) at frame ``t``.
+        """Whether pass ``owner`` restarts its carried state at frame ``t``.
 
         With ``restart`` = R > 0 the last pass restarts at every multiple of R and
-        each earlier pass ``radius`` frames earlier per pass still to come, so the
-        output of frames [kR, (k+1)R) depends only on frames from
-        kR - (passes-1)*radius - radius on: a run asked for those frames alone (a
+        each earlier pass :meth:`restart_reach` frames earlier. The first pass drops
+        its keyframe and smoothing there; a later pass takes over a smoothing chain
+        begun ``RESTART_WARMUP`` frames before (so its output does not jump). The
+        output of frames [kR, (k+1)R) then depends only on frames from
+        kR - restart_reach(0) - radius on: a run asked for those frames alone (a
         chunk of a parallel job) yields them bit for bit as the whole run does.
         """
         cfg = self.config
-        k = t + (cfg.passes - 1 - owner) * cfg.radius
+        k = t + self.restart_reach(owner)
         return cfg.restart > 0 and k > 0 and k % cfg.restart == 0
+
+    def _warmup_start(self, t: int, owner: int) -> int | None:
+        """The first frame of the warm-up before pass ``owner``'s next restart when ``t`` lies in it."""
+        cfg = self.config
+        if not cfg.restart or owner == 0 or cfg.smoothing <= 0:
+            return None
+        reach = self.restart_reach(owner)
+        nxt = ((t + reach) // cfg.restart + 1) * cfg.restart - reach  # the next restart after t
+        start = nxt - RESTART_WARMUP
+        return start if start <= t else None
 
     @staticmethod
     def _advance(coords: np.ndarray, bwd: np.ndarray) -> np.ndarray:

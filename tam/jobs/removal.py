@@ -207,7 +207,7 @@ def fill_chunk(task: RemovalTask) -> dict:
         flow = flow_part(inpainter)
         if flow is not None:
             cfg = flow.config
-            reach = cfg.passes * cfg.radius
+            reach = flow.restart_reach(0) + cfg.radius
             flow.keyframe_filler = _Memo(flow.keyframe_filler,
                                          _known_anchors(task.folder, task.start - reach, task.stop + reach))
         todo = set(missing)
@@ -244,12 +244,16 @@ def chunk_mode(spec: BackendSpec) -> str:
 
 
 def _flow_reach(spec: BackendSpec) -> int:
-    """Frames before a chunk where its first pass starts: (passes - 1) * radius."""
-    from inpaint.flow_guided import FlowGuidedConfig
+    """Frames before a chunk where its first pass restarts (``FlowGuidedInpainter.restart_reach``)."""
+    from inpaint.flow_guided import FlowGuidedConfig, FlowGuidedInpainter
 
     names = {f.name for f in fields(FlowGuidedConfig)}
-    cfg = FlowGuidedConfig(**{k: v for k, v in spec.options_dict.items() if k in names})
-    return (cfg.passes - 1) * cfg.radius
+    runner = FlowGuidedInpainter(opencv_filler_stub, **{k: v for k, v in spec.options_dict.items() if k in names})
+    return runner.restart_reach(0)
+
+
+def opencv_filler_stub(rgb, hole):  # never called: only the config of the runner above is read
+    raise TamError("not a filler")
 
 
 def _masks_digest(project) -> str:
