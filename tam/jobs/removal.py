@@ -207,7 +207,7 @@ def fill_chunk(task: RemovalTask) -> dict:
         flow = flow_part(inpainter)
         if flow is not None:
             cfg = flow.config
-            reach = flow.restart_reach(0) + cfg.radius
+            reach = _flow_reach(task.inpainter) + cfg.radius
             flow.keyframe_filler = _Memo(flow.keyframe_filler,
                                          _known_anchors(task.folder, task.start - reach, task.stop + reach))
         todo = set(missing)
@@ -245,11 +245,11 @@ def chunk_mode(spec: BackendSpec) -> str:
 
 def _flow_reach(spec: BackendSpec) -> int:
     """Frames before a chunk where its first pass restarts (``FlowGuidedInpainter.restart_reach``)."""
-    from inpaint.flow_guided import FlowGuidedConfig, FlowGuidedInpainter
+    from inpaint.flow_guided import RESTART_WARMUP, FlowGuidedConfig, FlowGuidedInpainter
 
     names = {f.name for f in fields(FlowGuidedConfig)}
     runner = FlowGuidedInpainter(opencv_filler_stub, **{k: v for k, v in spec.options_dict.items() if k in names})
-    return runner.restart_reach(0)
+    return runner.restart_reach(0) + RESTART_WARMUP
 
 
 def opencv_filler_stub(rgb, hole):  # never called: only the config of the runner above is read
@@ -298,7 +298,7 @@ def plan_removal(project, spec: BackendSpec, holes: HoleConfig, ids: Sequence[in
     if mode == "flow" and chunk < n:
         reach = _flow_reach(spec)
         anchors = tuple(AnchorTask(**common, frame=k * chunk - reach)
-                        for k in range(1, len(chunks)) if k * chunk - reach > 0)
+                        for k in range(1, len(chunks)) if k * chunk - reach >= 0)
     return RemovalPlan(str(folder), anchors, chunks, n)
 
 
