@@ -24,7 +24,8 @@ from tests.scale_clip import HOLES, fill_chunk_killed_once, make_project, read_f
 
 N = 40
 CHUNK = 12
-FLOW = BackendSpec.of("inpainter", "flow")
+RADIUS = 4  # frames the flow fill looks each way (8 by default): shorter chains, a faster test
+FLOW = BackendSpec.of("inpainter", "flow", {"radius": RADIUS})
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def serial_fills(clip):
 
 def whole_run(project, **options) -> np.ndarray:
     holes = HoleMasks(project.masks, None, HOLES, 1.0)
-    return np.stack([rgb for _, rgb in FlowGuidedInpainter(**options).inpaint(project.frames, holes)])
+    runner = FlowGuidedInpainter(**{"radius": RADIUS, **options})
+    return np.stack([rgb for _, rgb in runner.inpaint(project.frames, holes)])
 
 
 def test_chunks_equal_the_whole_run_bit_for_bit(clip, serial_fills):
@@ -56,8 +58,8 @@ def test_chunks_equal_the_whole_run_bit_for_bit(clip, serial_fills):
 def test_the_anchor_fills_are_computed_once_and_used_by_both_chunks(clip, monkeypatch):
     plan = removal.plan_removal(clip, FLOW, HOLES, None, CHUNK)
     try:
-        # a chunk's first pass restarts 2 * 8 frames before it, from a chain begun 8 frames before that
-        assert [a.frame for a in plan.anchors] == [0, 12]
+        # a chunk's first pass restarts radius + 8 frames before it, from a chain begun 8 frames before
+        assert [a.frame for a in plan.anchors] == [24 - 20, 36 - 20]
         list(removal.run_removal(plan, SerialExecutor()))
         stored = [removal.anchor_path(plan.folder, a.frame) for a in plan.anchors]
         assert all(p.exists() for p in stored)
