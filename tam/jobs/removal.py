@@ -248,12 +248,13 @@ def _flow_reach(spec: BackendSpec) -> int:
     from inpaint.flow_guided import RESTART_WARMUP, FlowGuidedConfig, FlowGuidedInpainter
 
     names = {f.name for f in fields(FlowGuidedConfig)}
-    runner = FlowGuidedInpainter(opencv_filler_stub, **{k: v for k, v in spec.options_dict.items() if k in names})
+    options = {k: v for k, v in spec.options_dict.items() if k in names}
+    runner = FlowGuidedInpainter(_unused_filler, **options)  # only its config is read: no filler is built
     return runner.restart_reach(0) + RESTART_WARMUP
 
 
-def opencv_filler_stub(rgb, hole):  # never called: only the config of the runner above is read
-    raise TamError("not a filler")
+def _unused_filler(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    raise TamError("this inpainter only states its restarts")
 
 
 def _masks_digest(project) -> str:
