@@ -49,6 +49,7 @@ from tam import ui_brush
 from tam.errors import TamError, brief
 from tam.project import Project, default_root, delete_project, list_projects, project_path
 from tam.segment.base import SEGMENTERS
+from tam.jobs.executors import ExecutorSpec
 from tam.studio import Backends, Studio, StudioConfig
 from tam.track.base import TRACKERS
 from tam.video import DEFAULT_PROXY_LONGEST
@@ -81,7 +82,7 @@ def shared_backends(segmenter: str, tracker: str, inpainter: str, device: str) -
     config = StudioConfig(segmenter=segmenter, tracker=tracker, inpainter=inpainter,
                           segmenter_options=options(SEGMENTERS, segmenter),
                           tracker_options=options(TRACKERS, tracker),
-                          inpainter_options=options(INPAINTERS, inpainter))
+                          inpainter_options=options(INPAINTERS, inpainter), executor=ExecutorSpec())
     return SharedBackends(Backends(config))
 
 

@@ -59,6 +59,7 @@ MIN_FLOW_SIZE = 16  # frames smaller than this (either side) get zero flow
 MAX_SOLVER_ENTRIES = 4_000_000  # non-zeros of the cached factorisations of each kind (~120 MB)
 NOTCH_FRACTION = 0.01  # half-width of the known gaps closed before a spatial fill, per longest side
 PREVIEW_RADIUS = 6  # frames on each side used by preview() unless told otherwise
+RESTART_WARMUP = 8  # frames over which a restarted chain takes over from the old one (see restarts_at)
 KeyframeFiller = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 _FLOW_PRESETS = {  # name -> (DIS preset, finest pyramid level or None for the preset's)
@@ -92,6 +93,7 @@ class FlowGuidedConfig:
     filler: str = "exemplar"  # keyframe filler: exemplar (patch-based), or telea / ns (OpenCV, smooth)
     filler_radius: int = 5  # telea / ns only
     filler_seed: int = 0  # exemplar only: seed of its random search
+    restart: int = 0  # >0: the carried state restarts every ``restart`` frames (see restarts_at); 0: never
 
     def __post_init__(self):
         if self.passes < 1:
@@ -122,6 +124,8 @@ class FlowGuidedConfig:
             raise ValueError("filler_radius must be >= 1")
         if self.filler_seed < 0:
             raise ValueError(f"filler_seed must be >= 0, got {self.filler_seed}")
+        if self.restart < 0:
+            raise ValueError(f"restart must be >= 0, got {self.restart}")
 
 
 def default_filler(cfg: FlowGuidedConfig) -> KeyframeFiller:
@@ -503,7 +507,8 @@ class FlowGuidedInpainter(Inpainter):
         for p in range(cfg.passes):
             # this pass fills the targets and, for each later pass, the frames within its reach
             reach = cfg.radius * (cfg.passes - 1 - p)
-            needed = sorted({j for t in targets for j in range(max(0, t - reach), min(n, t + reach + 1))})
+            back = reach if not cfg.restart else self.restart_reach(p) + RESTART_WARMUP
+            needed = sorted({j for t in targets for j in range(max(0, t - back), min(n, t + reach + 1))})
             guide = _Filled(stream) if stream is not None else None
             stream = self._pass(source, needed, guide, p)
         return stream
@@ -514,28 +519,90 @@ class FlowGuidedInpainter(Inpainter):
         keyframes; a later one re-estimates the flow on ``guide`` (the previous pass's output)."""
         cfg = self.config
         win = _Window(source, cfg, guide, owner)
-        key = None  # (keyframe rgb float32, coordinate map HxWx2 into it) or None
         prev_t = None
-        prev_out = None  # the previous output frame (float32), for temporal smoothing
+        # a chain's state: (keyframe, previous output). The keyframe is (rgb float32, coordinate map HxWx2
+        # into it) or None; the previous output (float32) feeds the temporal smoothing
+        state = (None, None)  # the chain whose output is yielded
+        warm = None  # the chain begun RESTART_WARMUP frames before the next restart, inside that warm-up
+        chain = None  # where the yielded chain started
         for t in targets:
             win.evict(t - cfg.radius, t + cfg.radius)
             rgb, hole = win.rgb(t), win.hole(t)
             consecutive = prev_t is not None and t == prev_t + 1
             prev_t = t
             if not hole.any() or not consecutive:
-                key = prev_out = None
-            elif key is not None:
-                key = (key[0], self._advance(key[1], win.bwd(t)))
+                state, warm, chain = (None, None), None, t
+            else:
+                if self.restarts_at(t, owner):
+                    if chain < t - RESTART_WARMUP:  # else the yielded chain began in the warm-up: the same
+                        state = warm
+                    warm, chain = None, t - RESTART_WARMUP
+                state = self._carry(state, win, t)
+                warm = self._carry(warm, win, t)
             if not hole.any():
                 yield t, rgb.copy()
                 continue
-            out, keyframe = self._fill(win, t, key, prev_out, None if guide is None else guide[t])
-            prev_out = out.astype(np.float32) if cfg.smoothing > 0 else None
-            if keyframe and guide is None:
-                h, w = hole.shape
-                grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-                key = (out.astype(np.float32), grid)
+            g = None if guide is None else guide[t]
+            start = self._warmup_start(t, owner)
+            dual = start is not None and chain < start
+            if dual:
+                warm_out, warm = self._step(win, t, (None, None) if t == start else warm, g)
+            out, state = self._step(win, t, state, g)
+            if dual and owner == 0:  # cross-fade to the chain the restart keeps (its own keyframe fill)
+                a = (t - start + 1) / (RESTART_WARMUP + 1)
+                out = np.clip(out * (1.0 - a) + warm_out * a + 0.5, 0, 255).astype(np.uint8)
             yield t, out
+
+    def _carry(self, state, win: _Window, t: int):
+        """A chain's state carried from frame t - 1 to ``t`` (its keyframe follows the flow)."""
+        if state is None or state[0] is None:
+            return state
+        key, prev = state
+        return (key[0], self._advance(key[1], win.bwd(t))), prev
+
+    def _step(self, win: _Window, t: int, state, guide: np.ndarray | None):
+        """Fill frame ``t`` from a chain's state; returns (output, the chain's new state)."""
+        key, prev = state
+        out, keyframe = self._fill(win, t, key, prev, guide)
+        prev = out.astype(np.float32) if self.config.smoothing > 0 else None
+        if keyframe and guide is None:
+            h, w = out.shape[:2]
+            grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+            key = (out.astype(np.float32), grid)
+        return out, (key, prev)
+
+    def restart_reach(self, owner: int = 0) -> int:
+        """Frames from pass ``owner``'s restarts to the last pass's (see :meth:`restarts_at`)."""
+        cfg = self.config
+        return (cfg.passes - 1 - owner) * (cfg.radius + RESTART_WARMUP)
+
+    def restarts_at(self, t: int, owner: int) -> bool:
+        """Whether pass ``owner`` restarts its carried state at frame ``t``.
+
+        With ``restart`` = R > 0 the last pass restarts at every multiple of R and
+        each earlier pass :meth:`restart_reach` frames earlier. ``RESTART_WARMUP``
+        frames before a restart, each pass begins a second chain from nothing (a
+        new keyframe, no smoothing history) and at the restart keeps that one only;
+        the first pass cross-fades its output to it over the warm-up, a later pass
+        switches when its smoothing has converged, so the output does not jump. The
+        output of frames [kR, (k+1)R) then depends only on frames from
+        kR - restart_reach(0) - RESTART_WARMUP - radius on: a run asked for those
+        frames alone (a chunk of a parallel job) yields them bit for bit as the
+        whole run does.
+        """
+        cfg = self.config
+        k = t + self.restart_reach(owner)
+        return cfg.restart > 0 and k > 0 and k % cfg.restart == 0
+
+    def _warmup_start(self, t: int, owner: int) -> int | None:
+        """The first frame of the warm-up before pass ``owner``'s next restart when ``t`` lies in it."""
+        cfg = self.config
+        if not cfg.restart or (owner > 0 and cfg.smoothing <= 0):
+            return None
+        reach = self.restart_reach(owner)
+        nxt = ((t + reach) // cfg.restart + 1) * cfg.restart - reach  # the next restart after t
+        start = nxt - RESTART_WARMUP
+        return start if start <= t else None
 
     @staticmethod
     def _advance(coords: np.ndarray, bwd: np.ndarray) -> np.ndarray:

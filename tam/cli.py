@@ -80,20 +80,18 @@ def _backend_help(registry) -> str:
     return "; ".join(lines)
 
 
-def _options(args, kind: str) -> dict:
-    """Constructor options for the neural backend of ``kind`` from the command line."""
-    opts = {}
+def _spec(args, kind: str, name: str | None = None):
+    """The :class:`~tam.runspec.BackendSpec` of ``kind`` chosen on the command line."""
+    from tam.runspec import BackendSpec
+
     checkpoint = getattr(args, f"{kind}_checkpoint", None) or (
         getattr(args, "checkpoint", None) if kind == getattr(args, "checkpoint_for", None) else None)
-    if checkpoint:
-        opts["checkpoint"] = checkpoint
+    opts = {}
     if kind == "inpainter":
-        for name in ("model_dir", "prompt", "seed", "steps"):
-            if getattr(args, name, None) is not None:
-                opts[name] = getattr(args, name)
-    if opts and getattr(args, "device", None) and getattr(args, "device") != "auto":
-        opts["device"] = args.device
-    return opts
+        for key in ("model_dir", "prompt", "seed", "steps"):
+            if getattr(args, key, None) is not None:
+                opts[key] = getattr(args, key)
+    return BackendSpec.of(kind, name, opts, getattr(args, "device", None), checkpoint)
 
 
 # -- commands -------------------------------------------------------------------
@@ -165,7 +163,7 @@ def _segment_frame(segmenter, path: Path, frame: int | None):
 def cmd_segment(args) -> int:
     from tam import masks as maskio
     from tam.fileio import check_writable_dir
-    from tam.segment import SEGMENTERS, Prompt
+    from tam.segment import Prompt
 
     path = Path(args.source)
     if not path.exists():
@@ -173,7 +171,7 @@ def cmd_segment(args) -> int:
     out = Path(args.out)
     check_writable_dir(out.parent)
     prompt = Prompt.from_clicks(args.point or [], args.box)
-    segmenter = SEGMENTERS.create(args.backend, **_options(args, "segmenter"))
+    segmenter = _spec(args, "segmenter", args.backend).create()
     image, state = _segment_frame(segmenter, path, args.frame)
     h, w = image.shape[:2]
     prompt.validate(w, h)
@@ -184,8 +182,9 @@ def cmd_segment(args) -> int:
 
 
 @contextlib.contextmanager
-def _studio(source, args, **config):
-    """A Studio over ``source``: in ``--project`` when given, else in a temporary folder."""
+def _studio(source, args, *specs):
+    """A Studio over ``source`` with the backends of ``specs``: in ``--project`` when given, else in a
+    temporary folder."""
     from inpaint.render import HoleConfig
     from tam.project import Project
     from tam.studio import Studio, StudioConfig
@@ -193,7 +192,10 @@ def _studio(source, args, **config):
     kwargs = {}
     if getattr(args, "dilate", None) is not None:
         kwargs["holes"] = HoleConfig(dilate=args.dilate, feather=args.feather)
-    cfg = StudioConfig(**config, **kwargs)
+    if hasattr(args, "workers"):
+        kwargs["executor"] = executor_spec(args)
+        kwargs["chunk"] = args.chunk
+    cfg = StudioConfig.from_specs(**{s.kind: s for s in specs}, **kwargs)
     with contextlib.ExitStack() as stack:
         if getattr(args, "project", None):
             project = Project.create(source, path=args.project, proxy_longest=args.proxy)
@@ -202,6 +204,27 @@ def _studio(source, args, **config):
             project = Project.create(source, path=Path(tmp) / "project", proxy_longest=args.proxy)
         stack.callback(project.close)
         yield Studio(project, cfg)
+
+
+def executor_spec(args):
+    """The executor chosen with ``--workers N`` / ``--ray [ADDRESS]`` (default: a pool on every core)."""
+    from tam.jobs.executors import ExecutorSpec
+
+    if getattr(args, "ray", None) is not None:
+        return ExecutorSpec("ray", workers=args.workers or 0, address=args.ray or None)
+    return ExecutorSpec("pool", workers=args.workers or 0)
+
+
+def add_executor_options(p) -> None:
+    """``--workers N``, ``--ray [ADDRESS]`` and ``--chunk N`` on a command that runs jobs as tasks."""
+    g = p.add_argument_group("parallel runs")
+    g.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="worker processes (default: every core); with --ray, the CPUs of a local Ray")
+    g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the tasks on Ray: a cluster at ADDRESS (e.g. ray://head:10001 or head:6379), "
+                        "or a local Ray when no address is given")
+    g.add_argument("--chunk", type=int, default=60, metavar="N",
+                   help="frames per removal task (default 60)")
 
 
 def _check_out_dir(out: Path) -> None:
@@ -279,9 +302,8 @@ def cmd_track(args) -> int:
     _check_out_dir(out)
     if (args.init_mask is None) == (args.clicks is None):
         raise TamError("give either --init-mask MASK.png or --clicks CLICKS.json")
-    with _studio(args.source, args, tracker=args.backend or "classical", segmenter=args.segmenter,
-                 tracker_options=_options(args, "tracker"),
-                 segmenter_options=_options(args, "segmenter")) as studio:
+    with _studio(args.source, args, _spec(args, "tracker", args.backend),
+                 _spec(args, "segmenter", args.segmenter)) as studio:
         p = studio.project
         if args.init_mask is not None:
             if not 0 <= args.init_frame < p.num_frames:
@@ -310,8 +332,7 @@ def cmd_remove(args) -> int:
 
     out = Path(args.out)
     _check_media_out(out, args.codec)
-    with _studio(args.source, args, inpainter=args.backend or "flow",
-                 inpainter_options=_options(args, "inpainter")) as studio:
+    with _studio(args.source, args, _spec(args, "inpainter", args.backend)) as studio:
         write_source_masks(studio, args.masks)
         _progress(studio.render(out, codec=args.codec), "remove", args.quiet)
     print(f"{out}: {studio.project.num_frames} frames")
@@ -328,9 +349,8 @@ def cmd_run(args) -> int:
         clicks += _read_clicks_file(args.clicks)
     if not clicks:
         raise PromptError("give at least one --click X,Y[,L][@FRAME]")
-    with _studio(args.video, args, segmenter=args.segmenter, tracker=args.tracker, inpainter=args.inpainter,
-                 segmenter_options=_options(args, "segmenter"), tracker_options=_options(args, "tracker"),
-                 inpainter_options=_options(args, "inpainter")) as studio:
+    with _studio(args.video, args, _spec(args, "segmenter", args.segmenter), _spec(args, "tracker", args.tracker),
+                 _spec(args, "inpainter", args.inpainter)) as studio:
         _apply_clicks(studio, clicks)
         _progress(studio.project.find_cuts(), "find shot cuts", args.quiet)
         _progress(studio.track(refine=args.refine), "track", args.quiet)
@@ -383,6 +403,7 @@ DELEGATED = {
     "eval-clicks": ("tam.segment.evaluate", "interactive segmentation quality with simulated clicks"),
     "eval-vos": ("tam.track.evaluate", "video object segmentation quality (J&F)"),
     "eval-inpaint": ("inpaint.evaluate", "video completion quality (PSNR, SSIM, flicker)"),
+    "batch": ("tam.jobs.batch", "remove objects from many clips listed in JOBS.json, resumable"),
 }
 
 
@@ -479,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", choices=("both", "forward", "backward"), default="both")
     refine_opt(p)
     common(p)
+    add_executor_options(p)
     p.set_defaults(func=cmd_track, checkpoint_for="tracker")
 
     p = sub.add_parser("remove", help="remove masked objects from a video",
@@ -493,6 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     hole_opts(p)
     diffusion_opts(p)
     common(p)
+    add_executor_options(p)
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("run", help="the whole job: clicks to mask, track, remove, export",
@@ -519,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     hole_opts(p)
     diffusion_opts(p)
     common(p)
+    add_executor_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("project", help="list, show or delete saved projects")

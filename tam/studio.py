@@ -22,6 +22,7 @@ Who owns what:
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inpaint.base import INPAINTERS, Inpainter
+from inpaint.base import Inpainter
 from inpaint.render import (HoleConfig, HoleMasks, hole_alpha, render_frames, render_native, write_clip,
                             write_output)
 from tam import codecs
@@ -40,11 +41,14 @@ from tam.encode import ClipWriter
 from tam.mattes import MATTE_FORMAT, MATTE_TAGS, matte_frame
 from tam.mediameta import SourceMeta, folder_meta, read_meta
 from tam.cache import LRU
+from tam.jobs.executors import ExecutorSpec
+from tam.jobs.removal import StoredFills
 from tam.project import Project
-from tam.segment.base import SEGMENTERS, Prompt, Segmenter, SegmentResult
+from tam.runspec import BackendSpec, RunContext
+from tam.segment.base import Prompt, Segmenter, SegmentResult
 from tam.segment.strokes import Stroke, apply_strokes
 from tam.segment.video import prepare_video_frame
-from tam.track.base import TRACKERS, Tracker
+from tam.track.base import Tracker
 from tam.track.propagation import count_frames, stopped_at_cuts, track
 from tam.track.refine import Refiner
 from tam.video import open_source
@@ -63,6 +67,22 @@ class StudioConfig:
     tracker_options: dict = field(default_factory=dict)
     inpainter_options: dict = field(default_factory=dict)
     holes: HoleConfig = HoleConfig()
+    executor: ExecutorSpec | None = None  # where tracking and removal run as tasks; None: in this process
+    chunk: int = 60  # frames per removal task
+
+    @classmethod
+    def from_specs(cls, segmenter: BackendSpec | None = None, tracker: BackendSpec | None = None,
+                   inpainter: BackendSpec | None = None, **config) -> "StudioConfig":
+        """A config from :class:`~tam.runspec.BackendSpec` values (the others keep their defaults)."""
+        for spec in (segmenter, tracker, inpainter):
+            if spec is not None:
+                config[spec.kind] = spec.name
+                config[f"{spec.kind}_options"] = spec.constructor_options()
+        return cls(**config)
+
+    def spec(self, kind: str) -> BackendSpec:
+        """The backend of ``kind`` as a spec (its options already hold any checkpoint and device)."""
+        return BackendSpec(kind, getattr(self, kind), tuple(sorted(getattr(self, f"{kind}_options").items())))
 
 
 class Backends:
@@ -76,17 +96,17 @@ class Backends:
 
     def segmenter(self) -> Segmenter:
         if self._segmenter is None:
-            self._segmenter = SEGMENTERS.create(self.config.segmenter, **self.config.segmenter_options)
+            self._segmenter = self.config.spec("segmenter").create()
         return self._segmenter
 
     def tracker(self) -> Tracker:
         if self._tracker is None:
-            self._tracker = TRACKERS.create(self.config.tracker, **self.config.tracker_options)
+            self._tracker = self.config.spec("tracker").create()
         return self._tracker
 
     def inpainter(self) -> Inpainter:
         if self._inpainter is None:
-            self._inpainter = INPAINTERS.create(self.config.inpainter, **self.config.inpainter_options)
+            self._inpainter = self.config.spec("inpainter").create()
         return self._inpainter
 
 
@@ -208,17 +228,28 @@ class Studio:
 
     # -- steps 2-4: track, correct, re-propagate -----------------------------------
     def track(self, direction: str = "both", from_frame: int | None = None,
-              should_stop: Callable[[], bool] | None = None, refine: bool = False) -> Iterator[tuple[int, int]]:
+              should_stop: Callable[[], bool] | None = None, refine: bool = False,
+              ctx: RunContext | None = None) -> Iterator[tuple[int, int]]:
         """Propagate the keyframes; from ``from_frame`` only when it is a keyframe.
 
         Each frame's mask is saved as soon as it is computed, so a cancel or a
         crash keeps everything done so far. ``refine`` adds TAM's refinement step
-        (:mod:`tam.track.refine`) through the segmenter.
+        (:mod:`tam.track.refine`) through the segmenter. With a parallel ``config.executor``
+        and more than one stretch to track (and no ``refine``), the stretches run as tasks there.
         """
         p = self.project
+        ctx = ctx or RunContext(should_stop=should_stop)
         keyframes = p.keyframes()
         changed = [from_frame] if from_frame is not None and from_frame in keyframes else None
         cuts = p.cuts()
+        executor = self.config.executor
+        if executor is not None and executor.parallel and not refine:
+            from tam.jobs.tracking import run_tracking, segment_tasks
+
+            if len(segment_tasks(p, self.config.spec("tracker"), changed, direction)) > 1:
+                with executor.create() as ex:
+                    yield from run_tracking(p, self.config.spec("tracker"), ex, changed, direction, ctx)
+                return
         total = count_frames(p.num_frames, keyframes, changed, direction, cuts)
         tracker = self.backends.tracker()
         if self._track_state is None:
@@ -228,7 +259,7 @@ class Studio:
             refiner = Refiner(self.backends.segmenter())
         done = 0
         for index, labels in track(tracker, self._track_state, p.frames, keyframes, changed, direction,
-                                   should_stop, refiner, cuts):
+                                   ctx.cancelled, refiner, cuts):
             p.save_mask(index, labels)
             done += 1
             yield done, total
@@ -264,31 +295,54 @@ class Studio:
         return p.source()[frame], out
 
     def render(self, out: str | os.PathLike, ids: Sequence[int] | None = None,
-               should_stop: Callable[[], bool] | None = None, codec: str | None = None
-               ) -> Iterator[tuple[int, int]]:
+               should_stop: Callable[[], bool] | None = None, codec: str | None = None,
+               ctx: RunContext | None = None) -> Iterator[tuple[int, int]]:
         """Remove the objects from every frame and write ``out``.
 
         ``codec`` is one of :data:`tam.codecs.CODECS` (default: from ``out``'s suffix,
         .mp4 H.264, .mov ProRes, .mkv FFV1); a folder without ``codec`` gets 8-bit PNGs.
+        With ``config.executor`` the fills are computed first as chunk tasks there
+        (:mod:`tam.jobs.removal`; progress counts filled frames, then written ones),
+        resuming from the fills a killed render left in the project.
         """
         p = self.project
+        ctx = ctx or RunContext(should_stop=should_stop)
         if not p.tracked_frames():
             raise MaskError("no masks yet: segment and track an object first")
         spec = codecs.resolve(out, codec)
+        folder = None
+        if self.config.executor is not None:
+            folder = yield from self._chunked_fills(ids, ctx)
+            inpainter = StoredFills(folder)
+        else:
+            inpainter = self.backends.inpainter()
         if spec is not None:
-            yield from self._render_codec(out, ids, should_stop, spec)
-            return
-        probe = p.probe
-        frames = render_frames(p.source(), p.frames, self.holes(ids), self.backends.inpainter(),
-                               self.config.holes.feather)
-        audio = p.source_path if probe.kind == "file" and probe.has_audio else None
-        yield from write_output(frames, out, p.num_frames, probe.width, probe.height, probe.fps,
-                                probe.timestamps if probe.variable_frame_rate else None, audio, should_stop)
+            yield from self._render_codec(out, ids, ctx.cancelled, spec, inpainter)
+        else:
+            probe = p.probe
+            frames = render_frames(p.source(), p.frames, self.holes(ids), inpainter, self.config.holes.feather)
+            audio = p.source_path if probe.kind == "file" and probe.has_audio else None
+            yield from write_output(frames, out, p.num_frames, probe.width, probe.height, probe.fps,
+                                    probe.timestamps if probe.variable_frame_rate else None, audio, ctx.cancelled)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
-    def _render_codec(self, out, ids, should_stop, spec) -> Iterator[tuple[int, int]]:
+    def _chunked_fills(self, ids, ctx: RunContext):
+        """Run the removal job's tasks on ``config.executor``; yields progress, returns the fills' folder."""
+        from tam.jobs.removal import plan_removal, run_removal
+
+        plan = plan_removal(self.project, self.config.spec("inpainter"), self.config.holes, ids, self.config.chunk)
+        executor = self.config.executor
+        if not executor.parallel or (len(plan.chunks) == 1 and not plan.anchors):
+            executor = ExecutorSpec("serial")  # one worker or one task: no process to start
+        with executor.create() as ex:
+            yield from run_removal(plan, ex, ctx)
+        return plan.folder
+
+    def _render_codec(self, out, ids, should_stop, spec, inpainter) -> Iterator[tuple[int, int]]:
         p = self.project
         with open_source(p.source_path) as source:  # its own decoder, read in order
-            frames = render_native(source, p.frames, self.holes(ids), self.backends.inpainter(),
+            frames = render_native(source, p.frames, self.holes(ids), inpainter,
                                    self.config.holes.feather, sixteen_bit_rgb=spec.is_sequence)
             yield from write_clip(frames, out, spec, self.source_meta(), p.num_frames, should_stop)
 
