@@ -184,7 +184,7 @@ def newest_click_region(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks:
     """Where the newest click overrides the previous mask (``prev``: each superpixel's share of it).
 
     A negative click takes back the part of the previous mask geodesically closer to it than to any
-    positive click; a positive click grows by ``growth_extent`` (judged with the mask it joins) and, when
+    positive click, fading with how unlike the clicked surface it looks (``surface_similarity``); a positive click grows by ``growth_extent`` (judged with the mask it joins) and, when
     there is a mask, at least by ``spread_extent``.
     """
     n, unit = f.n, f.geo_unit

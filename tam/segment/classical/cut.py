@@ -101,8 +101,8 @@ def initial_weights(ev: Evidence, prev: np.ndarray | None, inside: np.ndarray,
 
 def solve(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks: Clicks, ev: Evidence, region: ClickRegion,
           inside: np.ndarray, prev: np.ndarray | None) -> CutResult:
-    """Cut with the score colour + geodesic evidence + the newest click's term + the previous mask outside
-    the click's region; clicks and the box are hard constraints. ``rounds`` re-estimates the colour models."""
+    """Cut with the score colour + geodesic evidence + the newest click's term + the motion prior grown from
+    the positive clicks (with neighbouring frames) + the previous mask outside the click's region; clicks and the box are hard constraints. ``rounds`` re-estimates the colour models."""
     prior = click_motion_prior(f, cfg, clicks.pos_sp)
     fg_w0 = initial_weights(ev, prev, inside, prior if cfg.prior_init else None)
     fg_w = fg_w0.copy()
