@@ -61,7 +61,7 @@ class ClassicalSegmenterConfig:
     w_motion: float = 1.0  # weight of the motion log-ratio in the cut's unary score
     motion_veto: float = 1.0  # the pixel stages may not add superpixels whose motion the object's model rejects
     #                           by more than this (log-odds; 0: off)
-    w_motion_prior: float = 1.0  # with neighbouring frames: weight of the motion prior grown from the positive
+    w_motion_prior: float = 0.0  # with neighbouring frames: weight of the motion prior grown from the positive
     #                              clicks (``motion_prior``: moving against the camera; 0: off) ...
     prior_relative: float = 0.35  # ... a superpixel counts as moving above this share of the click's own residual
     #                               speed (working-size pixels) ...
