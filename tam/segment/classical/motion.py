@@ -92,14 +92,16 @@ def _means(field: np.ndarray, flat: np.ndarray, n: int, size: np.ndarray) -> np.
     return np.stack([np.bincount(flat, px[:, c], n) for c in range(px.shape[1])], 1) / size[:, None]
 
 
-def motion_model(field: np.ndarray, labels: np.ndarray, n: int, sigma: float, seed: int) -> Motion:
-    """Summarise a displacement field (h x w x D) over the superpixels ``labels`` (h x w, ids 0..n-1)."""
+def motion_model(field: np.ndarray, labels: np.ndarray, n: int, sigma: float, seed: int,
+                 residual: bool = True) -> Motion:
+    """Summarise a displacement field (h x w x D) over the superpixels ``labels`` (h x w, ids 0..n-1);
+    ``residual``: also the displacement left after the camera's motion (``camera_residual``)."""
     flat = labels.ravel()
     D = field.shape[2]
     px = field.reshape(-1, D)
     size = np.bincount(flat, minlength=n).astype(np.float64)
     mean = _means(field, flat, n, size)
-    left = camera_residual(field)
+    left = camera_residual(field) if residual else None
     residual = None if left is None else _means(left, flat, n, size)
     rng = np.random.RandomState(seed)
     sample = px[rng.choice(len(px), min(len(px), MOTION_SAMPLE), replace=False)]
