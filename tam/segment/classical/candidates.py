@@ -168,12 +168,23 @@ def spread_extent(f: PreparedFrame, cfg: ClassicalSegmenterConfig, d_new, d_opp,
     return t
 
 
+def surface_similarity(f: PreparedFrame, cfg: ClassicalSegmenterConfig, sp: int) -> np.ndarray:
+    """(n,) in (0, 1]: how much each superpixel looks like superpixel ``sp`` (a Gaussian of the mean-colour
+    distance in units of ``neg_surface`` Lab and, with neighbouring frames, of the mean-motion difference in
+    units of ``motion_edge`` pixels)."""
+    d2 = (np.linalg.norm(f.mean - f.mean[sp], axis=1) / cfg.neg_surface) ** 2
+    if f.motion is not None:
+        k = np.sqrt(max(1, f.motion.mean.shape[1] // 2))
+        d2 = d2 + (np.linalg.norm(f.motion.mean - f.motion.mean[sp], axis=1) / (k * cfg.motion_edge)) ** 2
+    return np.exp(-0.5 * d2)
+
+
 def newest_click_region(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks: Clicks, ev: Evidence,
                         box: BoxRegion, prev: np.ndarray | None) -> ClickRegion:
     """Where the newest click overrides the previous mask (``prev``: each superpixel's share of it).
 
     A negative click takes back the part of the previous mask geodesically closer to it than to any
-    positive click; a positive click grows by ``growth_extent`` (judged with the mask it joins) and, when
+    positive click, fading with how unlike the clicked surface it looks (``surface_similarity``); a positive click grows by ``growth_extent`` (judged with the mask it joins) and, when
     there is a mask, at least by ``spread_extent``.
     """
     n, unit = f.n, f.geo_unit
@@ -185,6 +196,8 @@ def newest_click_region(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks:
     if label == 0 and prev is not None and ev.d_pos is not None:
         gap = np.clip((ev.d_pos - d_new) / (cfg.split_softness * unit), -SPLIT_CLIP, SPLIT_CLIP)
         infl = (prev > 0.5) / (1.0 + np.exp(-gap))
+        if cfg.neg_surface > 0:
+            infl = infl * surface_similarity(f, cfg, int(f.labels[y, x]))
     else:
         d_opp = ev.d_bg if label == 1 else (ev.d_pos if ev.d_pos is not None else np.full(n, np.inf))
         base = (prev > 0.5) if (prev is not None and cfg.union_extent) else None

@@ -29,6 +29,8 @@ class ClassicalSegmenterConfig:
     adapt_q: float = 50.0  # ... the spread being this percentile of the geodesic distance from the earlier
     #                        positive clicks over the previous mask ...
     adapt_cap: float = 0.5  # ... adding at most this many times the previous mask's area
+    neg_surface: float = 25.0  # a negative click's region fades with the colour distance (Lab) from the clicked
+    #                           surface over this scale (0: off)
     split_softness: float = 0.25  # geo-scales over which a negative click's split fades
     local_edits: bool = True  # later clicks change only the region around them
     monotone: bool = True  # a positive click only adds to the previous mask, a negative one only takes away
@@ -59,6 +61,15 @@ class ClassicalSegmenterConfig:
     w_motion: float = 1.0  # weight of the motion log-ratio in the cut's unary score
     motion_veto: float = 1.0  # the pixel stages may not add superpixels whose motion the object's model rejects
     #                           by more than this (log-odds; 0: off)
+    w_motion_prior: float = 0.0  # with neighbouring frames: weight of the motion prior grown from the positive
+    #                              clicks (``motion_prior``: moving against the camera; 0: off) ...
+    prior_relative: float = 0.35  # ... a superpixel counts as moving above this share of the click's own residual
+    #                               speed (working-size pixels) ...
+    prior_max_share: float = 0.5  # ... and only when what it grows covers at most this share of the frame ...
+    prior_gain: float = 3.0  # ... log-odds per unit of log(residual speed / threshold) ...
+    prior_cap: float = 3.0  # ... its log-odds clipped to this ...
+    prior_min_px: float = 1.0  # ... and above this many pixels; the prior is used only for a click moving that much ...
+    prior_init: bool = True  # ... and also in the first colour models' object weights
     seed: int = 0  # seeds the palette's k-means and GrabCut's mixtures
     extent_fractions: tuple[float, ...] = EXTENT_FRACTIONS  # candidate growth areas, shares of the frame
 
@@ -72,13 +83,15 @@ class ClassicalSegmenterConfig:
         if self.rounds < 1:
             raise ValueError("rounds must be >= 1")
         for name in ("palette_sigma", "geo_scale", "w_colour", "w_geo", "w_pair", "refine_pair", "motion_edge",
-                     "motion_sigma"):
+                     "motion_sigma", "prior_cap"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
         if not 0 <= self.adapt_q <= 100:
             raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
                      "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "box_grow", "box_iters",
-                     "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion", "alike_lab"):
+                     "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion", "alike_lab",
+                     "neg_surface", "w_motion_prior", "prior_min_px", "prior_relative",
+                     "prior_max_share", "prior_gain"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")

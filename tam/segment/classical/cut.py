@@ -13,6 +13,7 @@ import numpy as np
 from tam.segment.classical.candidates import ClickRegion, Clicks, Evidence
 from tam.segment.classical.config import ClassicalSegmenterConfig
 from tam.segment.classical.frame import PreparedFrame
+from tam.segment.classical.motion_prior import click_motion_prior
 
 HARD = 1e9  # cost that forbids a label
 PREV_GAIN = 3.0  # log-odds a fully trusted previous mask adds (times w_prev)
@@ -86,10 +87,12 @@ def max_flow(f: PreparedFrame, cost_fg: np.ndarray, cost_bg: np.ndarray, pair: n
     return ~g.get_grid_segments(np.arange(f.n))
 
 
-def initial_weights(ev: Evidence, prev: np.ndarray | None, inside: np.ndarray) -> np.ndarray:
-    """Object weights (n,) in [0, 1] for the first colour models: the geodesic evidence, averaged with the
-    previous mask when there is one; 0 outside the box."""
-    fg_w = 1.0 / (1.0 + np.exp(-GEO_SHARPNESS * ev.geo))
+def initial_weights(ev: Evidence, prev: np.ndarray | None, inside: np.ndarray,
+                    prior: np.ndarray | None = None) -> np.ndarray:
+    """Object weights (n,) in [0, 1] for the first colour models: the geodesic evidence (plus the motion
+    prior's log-odds when given), averaged with the previous mask when there is one; 0 outside the box."""
+    z = GEO_SHARPNESS * ev.geo if prior is None else GEO_SHARPNESS * ev.geo + prior
+    fg_w = 1.0 / (1.0 + np.exp(-z))
     if prev is not None:
         fg_w = 0.5 * fg_w + 0.5 * prev
     fg_w[~inside] = 0.0
@@ -98,9 +101,10 @@ def initial_weights(ev: Evidence, prev: np.ndarray | None, inside: np.ndarray) -
 
 def solve(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks: Clicks, ev: Evidence, region: ClickRegion,
           inside: np.ndarray, prev: np.ndarray | None) -> CutResult:
-    """Cut with the score colour + geodesic evidence + the newest click's term + the previous mask outside
-    the click's region; clicks and the box are hard constraints. ``rounds`` re-estimates the colour models."""
-    fg_w0 = initial_weights(ev, prev, inside)
+    """Cut with the score colour + geodesic evidence + the newest click's term + the motion prior grown from
+    the positive clicks (with neighbouring frames) + the previous mask outside the click's region; clicks and the box are hard constraints. ``rounds`` re-estimates the colour models."""
+    prior = click_motion_prior(f, cfg, clicks.pos_sp)
+    fg_w0 = initial_weights(ev, prev, inside, prior if cfg.prior_init else None)
     fg_w = fg_w0.copy()
     prev_w = None if prev is None else cfg.w_prev * (1.0 - region.infl)
     pair = pair_weights(f, cfg)
@@ -109,6 +113,8 @@ def solve(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks: Clicks, ev: E
     score = None
     for _ in range(cfg.rounds):
         score = appearance_logratio(f, cfg, fg_w) + cfg.w_geo * ev.geo + region.new_term
+        if prior is not None:
+            score = score + cfg.w_motion_prior * prior
         if prev_w is not None:
             score = score + prev_w * (2 * prev - 1) * PREV_GAIN
         cost_fg = softplus(-score) * area

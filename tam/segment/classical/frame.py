@@ -166,7 +166,8 @@ def prepare_frame(image: np.ndarray, cfg: ClassicalSegmenterConfig, neighbours=(
     dcol = np.linalg.norm(mean[ei] - mean[ej], axis=1)
     motion, medge = None, 0.0
     if len(neighbours):
-        motion = motion_model(displacement_field(work, neighbours, scale), labels, n, cfg.motion_sigma, cfg.seed)
+        motion = motion_model(displacement_field(work, neighbours, scale), labels, n, cfg.motion_sigma, cfg.seed,
+                              residual=cfg.w_motion_prior > 0)
         medge = motion_edges(motion, ei, ej, cfg.motion_edge, cfg.motion_relative)
         bedge = np.maximum(bedge, medge)
     geo_cost = dcol + cfg.geo_edge * bedge + cfg.geo_motion * medge + GEO_STEP_FLOOR

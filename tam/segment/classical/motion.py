@@ -21,6 +21,11 @@ FLOW_SCALE = 0.5  # flow is computed at this share of the working size (DIS is r
 MOTION_CODES = 16  # k-means codebook of displacement vectors
 MOTION_SAMPLE = 8000  # pixels sampled to fit the codebook
 CHUNK = 65536  # pixels per block when assigning codes
+CAMERA_GRID = 8  # pixels between the flow samples the camera's homography is fitted to
+CAMERA_RANSAC_PX = 1.5  # RANSAC inlier threshold of that fit (working-size pixels) ...
+CAMERA_RANSAC_SHARE = 0.1  # ... or this share of the median displacement, when larger (a fast pan)
+MIN_CAMERA_SAMPLES = 12  # fewer samples than this: the camera is taken as still
+MIN_CAMERA_INLIERS = 0.5  # a neighbour whose camera fit explains less of the frame than this is left out
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Motion:
     mean: np.ndarray  # n x D mean displacement towards each neighbour, working-size pixels
     hist: np.ndarray  # n x M histogram of displacement codes (rows sum to 1)
     kernel: np.ndarray  # M x M smoothing between codes (rows sum to 1)
+    residual: np.ndarray | None = None  # n x D mean displacement left after the camera's motion is taken out
 
 
 def _grey(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -54,13 +60,49 @@ def displacement_field(work: np.ndarray, neighbours, scale: float) -> np.ndarray
     return np.concatenate(fields, axis=2).astype(np.float32)
 
 
-def motion_model(field: np.ndarray, labels: np.ndarray, n: int, sigma: float, seed: int) -> Motion:
-    """Summarise a displacement field (h x w x D) over the superpixels ``labels`` (h x w, ids 0..n-1)."""
+def camera_residual(field: np.ndarray) -> np.ndarray | None:
+    """h x w x D': the displacement field (h x w x D, D = 2 per neighbour) minus the camera's motion, a
+    homography per neighbour fitted by RANSAC to a grid of the field's samples (the dominant motion: the
+    background wherever it fills most of the frame). Neighbours whose fit explains less than
+    MIN_CAMERA_INLIERS of the samples (the flow failed, or no one motion dominates) are left out
+    (D' <= D); None when none is left."""
+    h, w, D = field.shape
+    ys, xs = np.mgrid[CAMERA_GRID // 2:h:CAMERA_GRID, CAMERA_GRID // 2:w:CAMERA_GRID]
+    src = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    if len(src) < MIN_CAMERA_SAMPLES:
+        return None
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = []
+    for c in range(0, D, 2):
+        flow = field[..., c:c + 2]
+        disp = flow[src[:, 1].astype(int), src[:, 0].astype(int)]
+        thr = max(CAMERA_RANSAC_PX, CAMERA_RANSAC_SHARE * float(np.median(np.linalg.norm(disp, axis=1))))
+        hom, inliers = cv2.findHomography(src, src + disp, cv2.RANSAC, thr)
+        if hom is None or inliers.mean() < MIN_CAMERA_INLIERS:
+            continue
+        den = hom[2, 0] * gx + hom[2, 1] * gy + hom[2, 2]
+        den = np.where(np.abs(den) < 1e-6, 1e-6, den)
+        out.append(np.stack([flow[..., 0] - ((hom[0, 0] * gx + hom[0, 1] * gy + hom[0, 2]) / den - gx),
+                             flow[..., 1] - ((hom[1, 0] * gx + hom[1, 1] * gy + hom[1, 2]) / den - gy)], 2))
+    return np.concatenate(out, 2) if out else None
+
+
+def _means(field: np.ndarray, flat: np.ndarray, n: int, size: np.ndarray) -> np.ndarray:
+    px = field.reshape(-1, field.shape[2])
+    return np.stack([np.bincount(flat, px[:, c], n) for c in range(px.shape[1])], 1) / size[:, None]
+
+
+def motion_model(field: np.ndarray, labels: np.ndarray, n: int, sigma: float, seed: int,
+                 residual: bool = True) -> Motion:
+    """Summarise a displacement field (h x w x D) over the superpixels ``labels`` (h x w, ids 0..n-1);
+    ``residual``: also the displacement left after the camera's motion (``camera_residual``)."""
     flat = labels.ravel()
     D = field.shape[2]
     px = field.reshape(-1, D)
     size = np.bincount(flat, minlength=n).astype(np.float64)
-    mean = np.stack([np.bincount(flat, px[:, c], n) for c in range(D)], 1) / size[:, None]
+    mean = _means(field, flat, n, size)
+    left = camera_residual(field) if residual else None
+    residual = None if left is None else _means(left, flat, n, size)
     rng = np.random.RandomState(seed)
     sample = px[rng.choice(len(px), min(len(px), MOTION_SAMPLE), replace=False)]
     codes = kmeans(sample, MOTION_CODES, rng)
@@ -71,7 +113,7 @@ def motion_model(field: np.ndarray, labels: np.ndarray, n: int, sigma: float, se
     cd2 = ((codes[:, None, :] - codes[None, :, :]) ** 2).sum(2) / max(1, D // 2)
     kernel = np.exp(-cd2 / (2 * sigma ** 2))
     kernel /= kernel.sum(1, keepdims=True)
-    return Motion(mean, hist, kernel)
+    return Motion(mean, hist, kernel, residual)
 
 
 def motion_edges(motion: Motion, ei: np.ndarray, ej: np.ndarray, edge_px: float, relative: float) -> np.ndarray:
