@@ -51,6 +51,7 @@ import cv2
 import numpy as np
 
 from inpaint.base import Inpainter
+from inpaint.keyframes import REFRESH_ZOOM, magnification
 from inpaint.solve import HoleSolver, push_pull
 from tam.errors import MaskError, TamError, VideoError
 from tam.frames import FrameSequence
@@ -590,6 +591,8 @@ class FlowGuidedInpainter(Inpainter):
             idx = np.nonzero(unseen)[0]
             samples[idx] = self._samples(guide.astype(np.float32), pts[idx])
             unseen[idx] = False
+        carried = np.zeros(npts, bool)  # never-seen pixels carried from the keyframe, to be refreshed
+        views = getattr(self.keyframe_filler, "takes_views", False)
         if unseen.any() and key is not None:
             kimg, coords = key
             c = coords[ys[unseen], xs[unseen]]
@@ -597,14 +600,25 @@ class FlowGuidedInpainter(Inpainter):
             idx = np.nonzero(unseen)[0][ok]
             if len(idx):
                 samples[idx] = self._samples(kimg, c[ok])
-                unseen[idx] = False
+                if views and magnification(coords, ys[idx], xs[idx]) > REFRESH_ZOOM:
+                    carried[idx] = True  # blurred by the zoom: refined by the filler below
+                else:
+                    unseen[idx] = False
         if unseen.any():
             made_keyframe = True
             draft = rgb.copy()
-            draft[ys[~unseen], xs[~unseen]] = np.clip(samples[~unseen, 0] + 0.5, 0, 255).astype(np.uint8)
+            has = ~unseen | carried
+            draft[ys[has], xs[has]] = np.clip(samples[has, 0] + 0.5, 0, 255).astype(np.uint8)
             never = np.zeros((h, w), bool)
             never[ys[unseen], xs[unseen]] = True
-            filled = np.asarray(self.keyframe_filler(draft, _close_notches(never)))
+            never = _close_notches(never)
+            if views:
+                start = np.zeros((h, w), bool)
+                start[ys[carried], xs[carried]] = True
+                filled = np.asarray(self.keyframe_filler(draft, never, sources=self._views(win, t, never),
+                                                         start=start))
+            else:
+                filled = np.asarray(self.keyframe_filler(draft, never))
             if filled.shape != rgb.shape:
                 raise TamError(f"keyframe filler returned shape {filled.shape}, expected {rgb.shape}")
             idx = np.nonzero(unseen)[0]
@@ -634,6 +648,16 @@ class FlowGuidedInpainter(Inpainter):
             values = samples[:, 0]
         out[ys, xs] = np.clip(values + 0.5, 0, 255).astype(np.uint8)
         return out, made_keyframe
+
+    def _views(self, win: _Window, t: int, never: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Other frames of the window that a keyframe filler may copy patches from: the two
+        farthest (``radius`` frames away), as (rgb, known pixels), if they show some of ``never``."""
+        views = []
+        for j in sorted({max(0, t - self.config.radius), min(win.n - 1, t + self.config.radius)} - {t}):
+            hole = win.hole(j)
+            if (never & win.hole(t) & ~hole).any():
+                views.append((win.rgb(j), ~hole))
+        return views
 
     def _chain_into(self, win: _Window, t: int, pts: np.ndarray, step: int, samples: np.ndarray):
         """Follow hole pixels of ``t`` along the completed flow in one direction.
