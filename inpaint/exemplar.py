@@ -32,9 +32,20 @@ distant ones stay reachable where nothing near matches.
 **Sources.** A source patch must lie wholly outside the hole and outside an
 excluded band around it: the ``ring`` pixels nearest the hole (mask edges and
 anti-aliased object borders) and a band that grows with the hole's size
-(``band`` times the radius of a disc of the hole's area), where the object's own
-shadow and contact zone usually lie. If too few source patches are left, the band
-is narrowed (then the ring) until enough are.
+(``band`` times the radius of a disc of the hole's area) on the lower part of the
+hole, where the object's own shadow and contact zone usually lie; above an
+object's middle only the ring is excluded, so a horizon or a wall next to its top
+can continue behind it. If too few source patches are left, the band is narrowed
+(then the ring) until enough are.
+
+**Other views.** Other frames of the clip can be searched too (``sources``): they
+are stacked under the frame, each padded to a height that every pyramid level
+halves exactly, and a source's offset cost is taken within its own view. Behind
+a moving object, or after a zoom, they show material the frame itself lacks.
+
+**Refinement.** Hole pixels marked as a ``start`` (a fill carried from an earlier
+frame, blurred by a zoom) keep their coarse layout: the onion start fills only the
+rest, and the EM iterations sharpen everything with copied patches.
 
 Everything is deterministic for a given ``seed``. Loops are numba-compiled
 (:mod:`inpaint.patchmatch`); nothing here imports torch.
@@ -63,7 +74,8 @@ class ExemplarConfig:
     width as a fraction of the hole's equivalent radius (sqrt(area / pi)), capped
     at ``band_max`` pixels, and only on rows below ``band_from`` of the height of
     the nearest part of the hole (0: all around): a shadow falls on the ground, while
-    what lies above and beside an object's top (sky, hills, a wall) continues behind it. ``coarse_iterations`` / ``fine_iterations``: EM
+    what lies above and beside an object's top (sky, hills, a wall) continues behind
+    it. ``coarse_iterations`` / ``fine_iterations``: EM
     iterations at the coarsest / finest level (interpolated between);
     ``search_iterations``: PatchMatch sweeps per EM iteration. ``vote``: ``best``
     (each pixel copies its best covering patch's colour: sharp) or ``mean``
@@ -74,7 +86,9 @@ class ExemplarConfig:
     distances; 0 compares colour alone. ``locality``: cost per squared pixel of
     offset between a target patch and its source (in full-resolution pixels, added
     to the patch distance), so that of two similar sources the nearer one wins:
-    the material next to a hole is more often the one behind it. ``seed`` makes the random search reproducible.
+    the material next to a hole is more often the one behind it. ``row_bias``: factor
+    on the cost of row offsets (above 1 prefers sources in the same rows).
+    ``seed`` makes the random search reproducible.
     """
 
     patch: int = 7
