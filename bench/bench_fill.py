@@ -7,7 +7,9 @@
    filler (``inpaint.exemplar``, the default keyframe filler) and OpenCV's Telea
    fill it. Prints the wall time of each fill (the exemplar's numba kernels are
    compiled, or read from their cache, before timing) and the tex / w1 figures of
-   ``inpaint.fill_metrics``.
+   ``inpaint.fill_metrics``; then the time of the exemplar fill with the two other
+   views the flow inpainter passes on a keyframe (frames ``VIEW_STEP`` before and
+   after: here frames 8 and 16, with their own dilated masks).
 2. With ``--preview``: the single-frame preview (the studio's "Preview this
    frame") of the ``flow`` default and of ``flow-smooth`` on frame 0 of each
    sequence, with its real masks dilated by 7 px, at SIZE.
@@ -30,11 +32,25 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+VIEW_STEP = 8  # frames between a keyframe and the views it copies from (the flow inpainter's radius)
+
+
+def _view(seq, size: tuple[int, int], j: int):
+    """Frame ``j`` of ``seq`` and its known pixels (outside the object dilated 7 px), at ``size``."""
+    from inpaint.evaluate_static import STATIC_DILATION
+
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * STATIC_DILATION + 1,) * 2)
+    rgb = cv2.resize(seq.frame(j), size, interpolation=cv2.INTER_AREA)
+    hole = cv2.dilate(cv2.resize((seq.mask(j) > 0).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST), k)
+    return rgb, hole == 0
+
+
 def fill_section(root: str, size: tuple[int, int], names: list[str] | None) -> None:
     from inpaint.evaluate_static import load_static_cases
     from inpaint.exemplar import complete
     from inpaint.fill_metrics import texture_figures
     from inpaint.spatial import telea
+    from tam.datasets import find_sequences
 
     cases = load_static_cases(root, size, names)
     t0 = time.perf_counter()
@@ -58,6 +74,16 @@ def fill_section(root: str, size: tuple[int, int], names: list[str] | None) -> N
               f"{t2 - t1:>8.3f} {c2 - c1:>6.3f} {btex:>6.2f}")
     print(f"exemplar fill at {size[0]}x{size[1]}: median {np.median(times):.2f} s wall, "
           f"{np.median(cpus):.2f} s CPU, max {max(cpus):.2f} s CPU (Telea median {np.median(tt):.3f} s CPU)")
+    seqs = {s.name: s for s in find_sequences(root)}
+    vcpus = []
+    for c in cases:
+        seq = seqs[c.name]
+        views = [_view(seq, size, j) for j in (VIEW_STEP, 2 * VIEW_STEP) if j < len(seq)]
+        c0 = time.process_time()
+        complete(c.frame, c.hole, sources=views)
+        vcpus.append(time.process_time() - c0)
+    print(f"with {VIEW_STEP} and {2 * VIEW_STEP} frames later as two more views: median {np.median(vcpus):.2f} s CPU, "
+          f"max {max(vcpus):.2f} s CPU")
 
 
 def preview_section(root: str, size: tuple[int, int], names: list[str] | None) -> None:

@@ -32,9 +32,20 @@ distant ones stay reachable where nothing near matches.
 **Sources.** A source patch must lie wholly outside the hole and outside an
 excluded band around it: the ``ring`` pixels nearest the hole (mask edges and
 anti-aliased object borders) and a band that grows with the hole's size
-(``band`` times the radius of a disc of the hole's area), where the object's own
-shadow and contact zone usually lie. If too few source patches are left, the band
-is narrowed (then the ring) until enough are.
+(``band`` times the radius of a disc of the hole's area) on the lower part of the
+hole, where the object's own shadow and contact zone usually lie; above an
+object's middle only the ring is excluded, so a horizon or a wall next to its top
+can continue behind it. If too few source patches are left, the band is narrowed
+(then the ring) until enough are.
+
+**Other views.** Other frames of the clip can be searched too (``sources``): they
+are stacked under the frame, each padded to a height that every pyramid level
+halves exactly, and a source's offset cost is taken within its own view. Behind
+a moving object, or after a zoom, they show material the frame itself lacks.
+
+**Refinement.** Hole pixels marked as a ``start`` (a fill carried from an earlier
+frame, blurred by a zoom) keep their coarse layout: the onion start fills only the
+rest, and the EM iterations sharpen everything with copied patches.
 
 Everything is deterministic for a given ``seed``. Loops are numba-compiled
 (:mod:`inpaint.patchmatch`); nothing here imports torch.
@@ -61,7 +72,10 @@ class ExemplarConfig:
     ``patch``: side of the square patches (odd, pixels). ``ring``: width in pixels
     of the band next to the hole never used as a source. ``band``: extra excluded
     width as a fraction of the hole's equivalent radius (sqrt(area / pi)), capped
-    at ``band_max`` pixels. ``coarse_iterations`` / ``fine_iterations``: EM
+    at ``band_max`` pixels, and only on rows below ``band_from`` of the height of
+    the nearest part of the hole (0: all around): a shadow falls on the ground, while
+    what lies above and beside an object's top (sky, hills, a wall) continues behind
+    it. ``coarse_iterations`` / ``fine_iterations``: EM
     iterations at the coarsest / finest level (interpolated between);
     ``search_iterations``: PatchMatch sweeps per EM iteration. ``vote``: ``best``
     (each pixel copies its best covering patch's colour: sharp) or ``mean``
@@ -72,13 +86,16 @@ class ExemplarConfig:
     distances; 0 compares colour alone. ``locality``: cost per squared pixel of
     offset between a target patch and its source (in full-resolution pixels, added
     to the patch distance), so that of two similar sources the nearer one wins:
-    the material next to a hole is more often the one behind it. ``seed`` makes the random search reproducible.
+    the material next to a hole is more often the one behind it. ``row_bias``: factor
+    on the cost of row offsets (above 1 prefers sources in the same rows).
+    ``seed`` makes the random search reproducible.
     """
 
     patch: int = 7
     ring: int = 3
     band: float = 0.3
     band_max: int = 24
+    band_from: float = 0.5
     coarse_iterations: int = 8
     fine_iterations: int = 2
     search_iterations: int = 2
@@ -87,6 +104,7 @@ class ExemplarConfig:
     sigma_percentile: float = 75.0
     texture_weight: float = 3.0
     locality: float = 2.0
+    row_bias: float = 1.0
     start: str = "onion"  # coarsest level's first fill: onion (patch-based, border inwards) or pushpull
     start_candidates: int = 400  # random source patches tried per pixel by the onion start
     seed: int = 0
@@ -96,12 +114,16 @@ class ExemplarConfig:
             raise ValueError(f"patch must be odd and >= 3, got {self.patch}")
         if self.ring < 0 or self.band < 0 or self.band_max < 0:
             raise ValueError("ring, band and band_max must be >= 0")
+        if not 0 <= self.band_from <= 1:
+            raise ValueError(f"band_from must be in [0, 1], got {self.band_from}")
         if min(self.coarse_iterations, self.fine_iterations, self.search_iterations) < 1:
             raise ValueError("iteration counts must be >= 1")
         if self.vote not in ("best", "mean"):
             raise ValueError(f"vote must be best or mean, got {self.vote!r}")
         if self.start not in ("onion", "pushpull"):
             raise ValueError(f"start must be onion or pushpull, got {self.start!r}")
+        if self.locality < 0 or self.row_bias <= 0:
+            raise ValueError("locality must be >= 0 and row_bias > 0")
         if self.start_candidates < 1:
             raise ValueError("start_candidates must be >= 1")
         if self.seed < 0:
@@ -109,10 +131,24 @@ class ExemplarConfig:
 
 
 def excluded_sources(hole: np.ndarray, cfg: ExemplarConfig) -> np.ndarray:
-    """Known pixels never used as a source: within ``ring + band`` px of ``hole`` (bool HxW)."""
+    """Known pixels never used as a source (bool HxW): within ``ring`` px of ``hole``,
+    and within ``ring + band`` px of it on rows below ``band_from`` of the height of
+    the nearest part of the hole (where an object's shadow and contact zone lie)."""
     area = float(hole.sum())
     width = cfg.ring + min(cfg.band_max, cfg.band * math.sqrt(area / math.pi))
-    return _grow(hole, int(round(width))) & ~hole
+    ring = _grow(hole, cfg.ring) & ~hole
+    band = _grow(hole, int(round(width))) & ~hole
+    if cfg.band_from <= 0 or not band.any():
+        return band
+    _, labels = cv2.distanceTransformWithLabels((~hole).astype(np.uint8), cv2.DIST_L2, 3,
+                                                labelType=cv2.DIST_LABEL_CCOMP)
+    rows = np.arange(hole.shape[0])[:, None].repeat(hole.shape[1], axis=1)
+    top = np.full(labels.max() + 1, hole.shape[0], np.int64)
+    bottom = np.zeros(labels.max() + 1, np.int64)
+    np.minimum.at(top, labels[hole], rows[hole])
+    np.maximum.at(bottom, labels[hole], rows[hole])
+    start = top + cfg.band_from * (bottom - top)
+    return ring | (band & (rows >= start[labels]))
 
 
 def _grow(mask: np.ndarray, r: int) -> np.ndarray:
@@ -168,20 +204,26 @@ class _Level:
         self.valid_list = np.stack([vy, vx], axis=1).astype(np.int32)
 
 
-def _pyramid(rgb: np.ndarray, hole: np.ndarray, cfg: ExemplarConfig) -> list[_Level]:
-    """Levels from finest to coarsest; the excluded band narrows if too few sources remain."""
+def _pyramid(img: np.ndarray, hole: np.ndarray, other: np.ndarray, depth: int,
+             cfg: ExemplarConfig) -> list[_Level]:
+    """Levels from finest to coarsest (at most ``depth`` below the finest).
+
+    ``other``: pixels never used as a source besides the hole's excluded band (the
+    other views' holes, the padding between views). The band narrows if too few
+    sources remain.
+    """
     half = cfg.patch // 2
     for scale in (1.0, 0.5, 0.0):
         narrowed = ExemplarConfig(**{**cfg.__dict__, "band": cfg.band * scale,
                                      "ring": cfg.ring if scale > 0 else 0})
-        blocked = excluded_sources(hole, narrowed)
-        levels = [_Level(rgb.astype(np.float32), hole, blocked, half)]
+        blocked = excluded_sources(hole, narrowed) | other
+        levels = [_Level(img, hole, blocked, half)]
         if len(levels[0].valid_list) >= MIN_SOURCES:
             break
-    img, h, b = levels[0].img, hole, blocked
-    for _ in range(_levels(hole, hole.shape, cfg.patch)):
-        img, h, b = _down(img, h, b)
-        level = _Level(img, h, b, half)
+    small, h, b = levels[0].img, hole, blocked
+    for _ in range(depth):
+        small, h, b = _down(small, h, b)
+        level = _Level(small, h, b, half)
         if len(level.valid_list) < MIN_SOURCES:
             break
         levels.append(level)
@@ -189,6 +231,32 @@ def _pyramid(rgb: np.ndarray, hole: np.ndarray, cfg: ExemplarConfig) -> list[_Le
         for level in levels:
             level.img = _with_texture(level.img, level.hole, cfg.texture_weight)
     return levels
+
+
+def _stack(rgb: np.ndarray, hole: np.ndarray, sources, depth: int, ring: int):
+    """The frame and the other views stacked one above the other, each padded to ``period`` rows.
+
+    ``period`` is a multiple of ``2 ** depth`` with at least one padding row, so
+    every pyramid level keeps the views apart. Returns (image float32, hole,
+    unusable pixels: the views' unknown pixels grown by ``ring`` and the padding,
+    period).
+    """
+    h, w = hole.shape
+    if not sources:
+        return rgb.astype(np.float32), hole, np.zeros_like(hole), h
+    step = 2 ** depth
+    period = -(-(h + 1) // step) * step
+    pad = period - h
+    imgs, holes, others = [], [], []
+    for k, (view, known) in enumerate([(rgb, ~hole)] + list(sources)):
+        view, known = np.asarray(view), np.asarray(known, bool)
+        if view.shape != rgb.shape or known.shape != hole.shape:
+            raise ValueError(f"a source view has shape {view.shape} / {known.shape}, expected {rgb.shape}")
+        imgs.append(np.pad(view, ((0, pad), (0, 0), (0, 0)), mode="edge"))
+        holes.append(np.pad(hole if k == 0 else np.zeros_like(hole), ((0, pad), (0, 0))))
+        unusable = np.zeros_like(hole) if k == 0 else _grow(~known, ring)
+        others.append(np.pad(unusable, ((0, pad), (0, 0)), constant_values=True))
+    return (np.concatenate(imgs).astype(np.float32), np.concatenate(holes), np.concatenate(others), period)
 
 
 def _with_texture(rgb: np.ndarray, hole: np.ndarray, weight: float) -> np.ndarray:
@@ -213,11 +281,18 @@ def _weights(dist: np.ndarray, percentile: float) -> np.ndarray:
     return np.exp(-dist / (2.0 * sigma2)).astype(np.float32)
 
 
-def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = None) -> np.ndarray:
+def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = None,
+             sources=(), start: np.ndarray | None = None) -> np.ndarray:
     """``rgb`` (HxWx3 uint8) with ``hole`` (bool HxW) filled from patches of the rest of the frame.
 
-    Pixels outside ``hole`` are returned unchanged. Raises ValueError on bad shapes.
-    A frame without a single wholly known patch gets a smooth push-pull fill.
+    ``sources``: other views of the scene (frames of the same clip) as pairs
+    (RGB uint8 HxWx3, bool HxW of their usable pixels); their patches are searched
+    too, the offset cost taken within each view. ``start`` (bool HxW): hole
+    pixels whose values in ``rgb`` are a draft to refine (a fill carried from an
+    earlier frame): the coarse layout is taken from them instead of being made
+    anew. Pixels outside ``hole`` are
+    returned unchanged. Raises ValueError on bad shapes. A frame without a single
+    wholly known patch gets a smooth push-pull fill.
     """
     from inpaint import patchmatch as pm
 
@@ -231,13 +306,25 @@ def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = 
     if not hole.any():
         return rgb.copy()
     half = cfg.patch // 2
-    levels = _pyramid(rgb, hole, cfg)
+    h = hole.shape[0]
+    depth = _levels(hole, hole.shape, cfg.patch)
+    img, stacked, other, period = _stack(rgb, hole, sources, depth, cfg.ring)
+    levels = _pyramid(img, stacked, other, depth, cfg)
     if len(levels[0].valid_list) == 0:  # no whole patch is known (a tiny or nearly covered frame)
         return push_pull(rgb, hole)
-    _start(levels[-1], cfg)
+    keep = None
+    if start is not None and np.any(start & hole):
+        keep = np.zeros(stacked.shape, np.float32)
+        keep[:h] = start & hole
+        for _ in range(len(levels) - 1):
+            keep = cv2.resize(keep, ((keep.shape[1] + 1) // 2, (keep.shape[0] + 1) // 2),
+                              interpolation=cv2.INTER_AREA)
+        keep = keep > 0.999
+    _start(levels[-1], cfg, len(levels) - 1, period, keep)
     nnf = None
     depth = len(levels)
     for li in range(depth - 1, -1, -1):
+        rows = np.int64(period // 2 ** li)
         lv = levels[li]
         seed = cfg.seed * 1000 + li * 17 + 1
         n = len(lv.targets)
@@ -246,41 +333,50 @@ def complete(rgb: np.ndarray, hole: np.ndarray, config: ExemplarConfig | None = 
         else:
             nnf = _upsample(nnf, levels[li + 1], lv, seed)
         dist = np.empty(n, np.float32)
-        lam = np.float32(cfg.locality * 4.0 ** li)
-        pm.distances(lv.img, lv.targets, nnf, half, dist, lam)
+        lam_x = np.float32(cfg.locality * 4.0 ** li)
+        lam = (np.float32(lam_x * cfg.row_bias), lam_x, rows)  # (rows, columns, view period)
+        pm.distances(lv.img, lv.targets, nnf, half, dist, *lam)
         if li < depth - 1:  # the field from the level above gives this level's start
             pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist, cfg.sigma_percentile), half, lv.img)
-            pm.distances(lv.img, lv.targets, nnf, half, dist, lam)
+            pm.distances(lv.img, lv.targets, nnf, half, dist, *lam)
         frac = li / (depth - 1) if depth > 1 else 0.0
         iterations = int(round(cfg.fine_iterations + frac * (cfg.coarse_iterations - cfg.fine_iterations)))
         for it in range(iterations):
             pm.patchmatch(lv.img, lv.valid, lv.targets, lv.index, nnf, dist, half,
-                          cfg.search_iterations, seed + 101 * (it + 1), lam)
+                          cfg.search_iterations, seed + 101 * (it + 1), *lam)
             last = li == 0 and it == iterations - 1
             if cfg.vote == "best" or (last and cfg.sharp_final):
                 pm.vote_best(lv.img, lv.hole_u8, lv.targets, nnf, dist, half, lv.img)
             else:
                 pm.vote(lv.img, lv.hole_u8, lv.targets, nnf, _weights(dist, cfg.sigma_percentile), half, lv.img)
-            pm.distances(lv.img, lv.targets, nnf, half, dist, lam)
+            pm.distances(lv.img, lv.targets, nnf, half, dist, *lam)
     out = rgb.copy()
-    out[hole] = np.clip(levels[0].img[..., :3][hole] + 0.5, 0, 255).astype(np.uint8)
+    out[hole] = np.clip(levels[0].img[:h, :, :3][hole] + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
-def _start(level: _Level, cfg: ExemplarConfig) -> None:
-    """The coarsest level's first fill: onion peel from the border inwards, else push-pull."""
+def _start(level: _Level, cfg: ExemplarConfig, li: int, period: int, keep: np.ndarray | None) -> None:
+    """The coarsest level's first fill: onion peel from the border inwards, else push-pull.
+
+    Hole pixels in ``keep`` already hold a start and serve as known context.
+    """
     from inpaint import patchmatch as pm
 
-    if cfg.start == "pushpull":
-        start = push_pull(level.img, level.hole)
-        level.img[level.hole] = start[level.hole]
+    todo = level.hole if keep is None else level.hole & ~keep
+    if not todo.any():
         return
-    depth = cv2.distanceTransform(np.pad(level.hole_u8, 1, constant_values=1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    ys, xs = np.nonzero(level.hole)
+    if cfg.start == "pushpull":
+        start = push_pull(level.img, todo)
+        level.img[todo] = start[todo]
+        return
+    todo_u8 = todo.astype(np.uint8)
+    depth = cv2.distanceTransform(np.pad(todo_u8, 1, constant_values=1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ys, xs = np.nonzero(todo)
     rank = np.lexsort((xs, ys, np.floor(depth[ys, xs])))  # layer by layer, raster order within
     order = np.stack([ys[rank], xs[rank]], axis=1).astype(np.int32)
-    pm.onion_fill(level.img, level.hole_u8, order, level.valid_list, cfg.patch // 2, cfg.start_candidates,
-                  cfg.seed * 1000 + 7)
+    lam_x = np.float32(cfg.locality * 4.0 ** li / cfg.patch ** 2)  # per compared pixel
+    pm.onion_fill(level.img, todo_u8, order, level.valid_list, cfg.patch // 2, cfg.start_candidates,
+                  cfg.seed * 1000 + 7, np.float32(lam_x * cfg.row_bias), lam_x, np.int64(period // 2 ** li))
 
 
 def _upsample(nnf: np.ndarray, coarse: _Level, fine: _Level, seed: int) -> np.ndarray:
@@ -307,7 +403,9 @@ def exemplar_filler(config: ExemplarConfig | None = None):
     """A keyframe filler (``fill(rgb, hole) -> rgb``) for :class:`inpaint.flow_guided.FlowGuidedInpainter`."""
     cfg = config or ExemplarConfig()
 
-    def fill(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        return complete(rgb, hole, cfg)
+    def fill(rgb: np.ndarray, hole: np.ndarray, sources=(), start: np.ndarray | None = None) -> np.ndarray:
+        return complete(rgb, hole, cfg, sources, start)
+
+    fill.takes_views = True  # the flow inpainter passes other frames and carried drafts
 
     return fill

@@ -18,10 +18,16 @@ held, so memory does not grow with the video's length):
    The forward and backward candidates are combined by temporal distance.
 4. **Never-seen pixels.** What no frame of the window shows comes from the
    current *keyframe*: a completed frame whose content is carried along the flow
-   (a dense coordinate chain, so no blur accumulates). Where even the keyframe
+   (a dense coordinate chain, so no blur accumulates; sampled bicubically, since a
+   new keyframe takes the carried pixels over and a bilinear sample at every new
+   keyframe softens them generation after generation). Where even the keyframe
    cannot help, the frame becomes a new keyframe and its remaining pixels are
    filled by the spatial ``keyframe_filler``. The fill therefore stays put over
-   time instead of being re-invented on every frame. Known pixels in narrow
+   time instead of being re-invented on every frame. A filler that takes views
+   (the exemplar filler) also gets the frames ``radius`` away to copy from, and,
+   once the camera has zoomed in ``REFRESH_ZOOM`` times since the keyframe (the
+   carried fill is then soft), the carried fill as a draft to sharpen
+   (:mod:`inpaint.keyframes`). Known pixels in narrow
    notches of that region (usually a part of the object the mask missed, such as
    a shadowed crevice) are kept out of the spatial fill, which would smear them.
 5. **Temporal smoothing.** Each propagated fill is mixed with the previous output
@@ -51,6 +57,7 @@ import cv2
 import numpy as np
 
 from inpaint.base import Inpainter
+from inpaint.keyframes import REFRESH_ZOOM, magnification
 from inpaint.solve import HoleSolver, push_pull
 from tam.errors import MaskError, TamError, VideoError
 from tam.frames import FrameSequence
@@ -454,8 +461,11 @@ class FlowGuidedInpainter(Inpainter):
     uint8 image whose never-seen pixels are used (those outside ``hole`` are
     ignored). It is called rarely, by the first pass only (when new content must
     be invented), and the fill it returns is carried along the flow to the
-    following frames. The default (``filler="exemplar"``) copies patches from the
-    rest of the frame (:mod:`inpaint.exemplar`); ``telea`` and ``ns`` are OpenCV's
+    following frames. A filler with a true ``takes_views`` attribute is called as
+    ``keyframe_filler(rgb, hole, sources=[(rgb, known), ...], start=mask)``: other
+    frames of the window to copy from, and the hole pixels that hold a carried fill
+    to sharpen (see the module docstring). The default (``filler="exemplar"``)
+    copies patches from the rest of the frame and those views (:mod:`inpaint.exemplar`); ``telea`` and ``ns`` are OpenCV's
     smooth fills; a generative model (e.g. Stable Diffusion inpainting) can be plugged
     in here without touching the propagation.
     """
@@ -612,9 +622,10 @@ class FlowGuidedInpainter(Inpainter):
         return cv2.remap(coords, gx + bwd[..., 0], gy + bwd[..., 1], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=(-1e6, -1e6))
 
-    def _samples(self, image: np.ndarray, pts: np.ndarray) -> np.ndarray:
-        """Colours at ``pts`` and at its four neighbours: N x 5 x 3."""
-        interp = cv2.INTER_CUBIC if self.config.interpolation == "cubic" else cv2.INTER_LINEAR
+    def _samples(self, image: np.ndarray, pts: np.ndarray, interp: int | None = None) -> np.ndarray:
+        """Colours at ``pts`` and at its four neighbours: N x 5 x 3 (``interp``: the config's by default)."""
+        if interp is None:
+            interp = cv2.INTER_CUBIC if self.config.interpolation == "cubic" else cv2.INTER_LINEAR
         h, w = image.shape[:2]
         q = (pts[:, None, :] + _OFFSETS[None]).reshape(-1, 2)  # one remap for all five
         np.clip(q[:, 0], 0, w - 1, out=q[:, 0])
@@ -657,21 +668,34 @@ class FlowGuidedInpainter(Inpainter):
             idx = np.nonzero(unseen)[0]
             samples[idx] = self._samples(guide.astype(np.float32), pts[idx])
             unseen[idx] = False
+        carried = np.zeros(npts, bool)  # never-seen pixels carried from the keyframe, to be refreshed
+        views = getattr(self.keyframe_filler, "takes_views", False)
         if unseen.any() and key is not None:
             kimg, coords = key
             c = coords[ys[unseen], xs[unseen]]
             ok = _inside(c, w, h)
             idx = np.nonzero(unseen)[0][ok]
             if len(idx):
-                samples[idx] = self._samples(kimg, c[ok])
-                unseen[idx] = False
+                samples[idx] = self._samples(kimg, c[ok], cv2.INTER_CUBIC)  # no blur piles up over keyframes
+                if views and magnification(coords, ys[idx], xs[idx]) > REFRESH_ZOOM:
+                    carried[idx] = True  # blurred by the zoom: refined by the filler below
+                else:
+                    unseen[idx] = False
         if unseen.any():
             made_keyframe = True
             draft = rgb.copy()
-            draft[ys[~unseen], xs[~unseen]] = np.clip(samples[~unseen, 0] + 0.5, 0, 255).astype(np.uint8)
+            has = ~unseen | carried
+            draft[ys[has], xs[has]] = np.clip(samples[has, 0] + 0.5, 0, 255).astype(np.uint8)
             never = np.zeros((h, w), bool)
             never[ys[unseen], xs[unseen]] = True
-            filled = np.asarray(self.keyframe_filler(draft, _close_notches(never)))
+            never = _close_notches(never)
+            if views:
+                start = np.zeros((h, w), bool)
+                start[ys[carried], xs[carried]] = True
+                filled = np.asarray(self.keyframe_filler(draft, never, sources=self._views(win, t, never),
+                                                         start=start))
+            else:
+                filled = np.asarray(self.keyframe_filler(draft, never))
             if filled.shape != rgb.shape:
                 raise TamError(f"keyframe filler returned shape {filled.shape}, expected {rgb.shape}")
             idx = np.nonzero(unseen)[0]
@@ -701,6 +725,16 @@ class FlowGuidedInpainter(Inpainter):
             values = samples[:, 0]
         out[ys, xs] = np.clip(values + 0.5, 0, 255).astype(np.uint8)
         return out, made_keyframe
+
+    def _views(self, win: _Window, t: int, never: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Other frames of the window that a keyframe filler may copy patches from: the two
+        farthest (``radius`` frames away), as (rgb, known pixels), if they show some of ``never``."""
+        views = []
+        for j in sorted({max(0, t - self.config.radius), min(win.n - 1, t + self.config.radius)} - {t}):
+            hole = win.hole(j)
+            if (never & win.hole(t) & ~hole).any():
+                views.append((win.rgb(j), ~hole))
+        return views
 
     def _chain_into(self, win: _Window, t: int, pts: np.ndarray, step: int, samples: np.ndarray):
         """Follow hole pixels of ``t`` along the completed flow in one direction.

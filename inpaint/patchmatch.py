@@ -7,8 +7,10 @@ from an explicit xorshift seed, so the same inputs give the same outputs.
 
 * :func:`patch_distance` - sum of squared differences between a target patch
   and a source patch, over the target pixels that lie inside the image, with an
-  early exit above a bound. The search adds ``lam`` times the squared offset
-  between the two centres (a preference for near sources).
+  early exit above a bound. The search adds ``lam_y`` times the squared row
+  offset plus ``lam_x`` times the squared column offset between the two centres
+  (a preference for near sources, and with ``lam_y > lam_x`` for sources in the
+  same rows: horizons and ground bands are mostly horizontal).
 * :func:`patchmatch` - improves a nearest-neighbour field (Barnes et al. 2009):
   alternating scan order, propagation from the two scan-order neighbours, then a
   random search around the current match with a radius halving down to 1 px.
@@ -63,13 +65,24 @@ def patch_distance(img, ty, tx, sy, sx, half, bound):
 
 
 @njit(cache=True)
-def _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half, lam):
+def _penalty(ty, tx, sy, sx, lam_y, lam_x, period):
+    """The offset cost between a target centre and a source centre.
+
+    Images stacked one above the other every ``period`` rows are views of the
+    same scene: a source's row is taken within its own view.
+    """
+    dy = sy % period - ty
+    return lam_y * np.float32(dy * dy) + lam_x * np.float32((sx - tx) * (sx - tx))
+
+
+@njit(cache=True)
+def _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half, lam_y, lam_x, period):
     h, w = valid.shape
     if sy < 0 or sy >= h or sx < 0 or sx >= w or valid[sy, sx] == 0:
         return
     if sy == nnf[k, 0] and sx == nnf[k, 1]:
         return
-    pen = lam * np.float32((sy - ty) * (sy - ty) + (sx - tx) * (sx - tx))
+    pen = _penalty(ty, tx, sy, sx, lam_y, lam_x, period)
     if pen >= dist[k]:
         return
     d = patch_distance(img, ty, tx, sy, sx, half, dist[k] - pen) + pen
@@ -80,7 +93,7 @@ def _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half, lam):
 
 
 @njit(cache=True)
-def patchmatch(img, valid, targets, index, nnf, dist, half, iterations, seed, lam):
+def patchmatch(img, valid, targets, index, nnf, dist, half, iterations, seed, lam_y, lam_x, period):
     """Improve ``nnf`` (N x 2 source centres) for ``targets`` (N x 2 target centres) in place.
 
     ``index`` (int32 HxW) maps a target centre to its row in ``targets`` (-1 if
@@ -102,12 +115,12 @@ def patchmatch(img, valid, targets, index, nnf, dist, half, iterations, seed, la
             if 0 <= ny < h:
                 m = index[ny, tx]
                 if m >= 0:
-                    _try(img, valid, nnf, dist, k, ty, tx, nnf[m, 0] + step, nnf[m, 1], half, lam)
+                    _try(img, valid, nnf, dist, k, ty, tx, nnf[m, 0] + step, nnf[m, 1], half, lam_y, lam_x, period)
             nx = tx - step
             if 0 <= nx < w:
                 m = index[ty, nx]
                 if m >= 0:
-                    _try(img, valid, nnf, dist, k, ty, tx, nnf[m, 0], nnf[m, 1] + step, half, lam)
+                    _try(img, valid, nnf, dist, k, ty, tx, nnf[m, 0], nnf[m, 1] + step, half, lam_y, lam_x, period)
             # random search around the current best, radius halving
             radius = max_radius
             while radius >= 1:
@@ -115,17 +128,16 @@ def patchmatch(img, valid, targets, index, nnf, dist, half, iterations, seed, la
                 state, v = _next(state)
                 sy = nnf[k, 0] + int((2.0 * u - 1.0) * radius)
                 sx = nnf[k, 1] + int((2.0 * v - 1.0) * radius)
-                _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half, lam)
+                _try(img, valid, nnf, dist, k, ty, tx, sy, sx, half, lam_y, lam_x, period)
                 radius //= 2
 
 
 @njit(cache=True)
-def distances(img, targets, nnf, half, out, lam):
-    """``out[k]`` = SSD between target patch ``k`` and its match plus ``lam`` times their squared offset."""
+def distances(img, targets, nnf, half, out, lam_y, lam_x, period):
+    """``out[k]`` = SSD between target patch ``k`` and its match plus their offset cost (:func:`_penalty`)."""
     for k in range(targets.shape[0]):
         ty, tx, sy, sx = targets[k, 0], targets[k, 1], nnf[k, 0], nnf[k, 1]
-        out[k] = patch_distance(img, ty, tx, sy, sx, half, _BIG) + lam * np.float32(
-            (sy - ty) * (sy - ty) + (sx - tx) * (sx - tx))
+        out[k] = patch_distance(img, ty, tx, sy, sx, half, _BIG) + _penalty(ty, tx, sy, sx, lam_y, lam_x, period)
 
 
 @njit(cache=True)
@@ -228,13 +240,15 @@ def _masked_distance(img, known, ty, tx, sy, sx, half, bound):
 
 
 @njit(cache=True)
-def onion_fill(img, hole, order, valid_list, half, candidates, seed):
+def onion_fill(img, hole, order, valid_list, half, candidates, seed, lam_y, lam_x, period):
     """Fill hole pixels of ``img`` in place, from the border inwards (``order``: N x 2, y/x).
 
     Each pixel takes the centre colour of the source patch that best matches the
     pixels known or already filled around it (mean SSD over those pixels), among
     ``candidates`` random source centres plus the shifted matches of its filled
-    neighbours (so coherent regions grow). Returns the chosen matches (N x 2).
+    neighbours (so coherent regions grow), each with the offset cost of
+    :func:`_penalty` (``lam_y``, ``lam_x`` per compared pixel). Returns the chosen
+    matches (N x 2).
     """
     h, w = hole.shape
     nc = img.shape[2]
@@ -261,16 +275,20 @@ def onion_fill(img, hole, order, valid_list, half, candidates, seed):
                 sy, sx = match[ny, nx, 0] - dy, match[ny, nx, 1] - dx
                 if sy < 0 or sy >= h or sx < 0 or sx >= w or valid[sy, sx] == 0:
                     continue
-                d, c = _masked_distance(img, known, ty, tx, sy, sx, half, best)
-                if c > 0 and d < best:
-                    best, by, bx = d, sy, sx
+                pen = _penalty(ty, tx, sy, sx, lam_y, lam_x, period)
+                d, c = _masked_distance(img, known, ty, tx, sy, sx, half, best - pen)
+                if c > 0 and d + pen < best:
+                    best, by, bx = d + pen, sy, sx
         for _ in range(min(candidates, m)):
             state, u = _next(state)
             j = min(int(u * m), m - 1)
             sy, sx = valid_list[j, 0], valid_list[j, 1]
-            d, c = _masked_distance(img, known, ty, tx, sy, sx, half, best)
-            if c > 0 and d < best:
-                best, by, bx = d, sy, sx
+            pen = _penalty(ty, tx, sy, sx, lam_y, lam_x, period)
+            if pen >= best:
+                continue
+            d, c = _masked_distance(img, known, ty, tx, sy, sx, half, best - pen)
+            if c > 0 and d + pen < best:
+                best, by, bx = d + pen, sy, sx
         for c in range(nc):
             img[ty, tx, c] = img[by, bx, c]
         known[ty, tx] = 1

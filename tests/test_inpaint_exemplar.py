@@ -177,3 +177,39 @@ def test_a_fill_carried_through_a_zoom_keeps_its_texture():
     first, last = texture_figures(outs[0], holes[0])[0], texture_figures(outs[11], holes[11])[0]
     assert first > 0.6
     assert last > 0.9 * first, (first, last)  # no blur piles up as the fill is carried along
+
+
+def test_a_view_that_shows_the_background_is_copied_into_the_hole():
+    scene = noise_texture(64, 96, 9)
+    hole = square_hole(64, 96, 20, 44, 36, 60)
+    alone = complete(scene, hole)
+    seen = np.ones_like(hole)
+    seen[10:30, 10:30] = False  # the other view has its own hole elsewhere
+    with_view = complete(scene, hole, sources=[(scene, seen)])
+    err = lambda out: np.abs(out[hole].astype(int) - scene[hole].astype(int)).mean()  # noqa: E731
+    assert err(with_view) < 2 < 10 < err(alone)
+    with pytest.raises(ValueError, match="source view"):
+        complete(scene, hole, sources=[(scene[:32], seen[:32])])
+
+
+def test_a_carried_draft_keeps_its_layout():
+    img = np.concatenate([noise_texture(40, 96, 10, base=60, spread=30),
+                          noise_texture(40, 96, 11, base=190, spread=30)], axis=0)
+    hole = square_hole(80, 96, 16, 64, 30, 66)
+    draft = img.copy()
+    draft[hole] = 128
+    draft[16:64, 30:48] = 60  # the carried fill says: dark on the left half, bright on the right
+    draft[16:64, 48:66] = 190
+    out = complete(draft, hole, start=hole).astype(np.float32).mean(axis=2)
+    assert out[20:60, 32:44].mean() < 100 < 150 < out[20:60, 52:64].mean()
+
+
+def test_magnification_of_a_zoom():
+    from inpaint.keyframes import magnification
+
+    h, w = 40, 60
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    coords = np.dstack([30 + (gx - 30) / 1.5, 20 + (gy - 20) / 1.5])  # frame pixel -> keyframe position
+    ys, xs = np.nonzero(square_hole(h, w, 10, 30, 20, 40))
+    assert magnification(coords, ys, xs) == pytest.approx(1.5, rel=1e-3)
+    assert magnification(np.dstack([gx, gy]), ys, xs) == pytest.approx(1.0)
