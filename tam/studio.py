@@ -235,7 +235,9 @@ class Studio:
         Each frame's mask is saved as soon as it is computed, so a cancel or a
         crash keeps everything done so far. ``refine`` adds TAM's refinement step
         (:mod:`tam.track.refine`) through the segmenter. With a parallel ``config.executor``
-        and more than one stretch to track (and no ``refine``), the stretches run as tasks there.
+        and more than one stretch to track (and no ``refine``), the stretches run as tasks there, unless
+        this studio already holds a tracker state: re-tracking in process with it beats re-initialising
+        the tracker in every worker.
         """
         p = self.project
         ctx = ctx or RunContext(should_stop=should_stop)
@@ -243,7 +245,7 @@ class Studio:
         changed = [from_frame] if from_frame is not None and from_frame in keyframes else None
         cuts = p.cuts()
         executor = self.config.executor
-        if executor is not None and executor.parallel and not refine:
+        if executor is not None and executor.parallel and not refine and self._track_state is None:
             from tam.jobs.tracking import run_tracking, segment_tasks
 
             if len(segment_tasks(p, self.config.spec("tracker"), changed, direction)) > 1:

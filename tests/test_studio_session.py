@@ -71,3 +71,21 @@ def test_a_second_track_reuses_the_state_and_gives_the_same_masks(tmp_path, coun
     assert all(m is not None for m in got)
     assert all(np.array_equal(a, b) for a, b in zip(got, want))
     assert (got[11] == 1).any() and not np.array_equal(got[11], got[5])  # the correction moved the late frames
+
+
+def test_a_studio_holding_a_state_retracks_in_process_even_with_a_pool(tmp_path, counting, monkeypatch):
+    from dataclasses import replace
+
+    import tam.jobs.tracking
+    from tam.jobs.executors import ExecutorSpec
+
+    def no_tasks(*args, **kwargs):
+        raise AssertionError("tracked as pool tasks although the studio holds a tracker state")
+
+    monkeypatch.setattr(tam.jobs.tracking, "run_tracking", no_tasks)
+    p = project(tmp_path, "pooled")
+    studio = Studio(p, replace(counting, executor=ExecutorSpec(kind="pool", workers=2)))
+    list(studio.track("both"))  # one stretch: tracked here, the state kept
+    p.set_keyframe(6, square(20))
+    list(studio.track("both", from_frame=6))  # two stretches from frame 6, but the state is here
+    assert CountingTracker.inits == [N]
