@@ -69,9 +69,9 @@ def test_the_anchor_fills_are_computed_once_and_used_by_both_chunks(clip, monkey
         hits = []
         original = removal._Memo.__call__
 
-        def counting(self, rgb, hole):
-            hits.append(removal._digest(rgb, hole) in self.known)
-            return original(self, rgb, hole)
+        def counting(self, rgb, hole, **views):
+            hits.append(removal._question(rgb, hole, **views) in self.known)
+            return original(self, rgb, hole, **views)
 
         monkeypatch.setattr(removal._Memo, "__call__", counting)
         chunk = plan.chunks[2]

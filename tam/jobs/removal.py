@@ -37,6 +37,7 @@ import numpy as np
 
 from inpaint.base import Inpainter
 from inpaint.render import HoleConfig, HoleMasks
+from tam.cache import content_digest
 from tam.errors import TamError
 from tam.jobs.executors import Executor, Resources, worker_info
 from tam.runspec import BackendSpec, RunContext
@@ -125,13 +126,15 @@ def flow_part(inpainter: Inpainter):
     return inner if isinstance(inner, FlowGuidedInpainter) else None
 
 
-def _digest(rgb: np.ndarray, hole: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for a in (rgb, hole):
-        a = np.ascontiguousarray(a)
-        h.update(str((a.shape, a.dtype.str)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+def _question(rgb: np.ndarray, hole: np.ndarray, sources=(), start=None) -> str:
+    """The content digest of one keyframe-filler call: the frame, its hole, and for a filler that
+    takes other views (``takes_views``) those views and the mask of carried pixels it refines."""
+    parts = [rgb, hole]
+    for view, known in sources:
+        parts += [view, known]
+    if start is not None:
+        parts.append(start)
+    return content_digest(*parts)
 
 
 class _Recorder:
@@ -139,10 +142,11 @@ class _Recorder:
 
     def __init__(self, filler):
         self.filler, self.answers = filler, {}
+        self.takes_views = getattr(filler, "takes_views", False)
 
-    def __call__(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        out = np.asarray(self.filler(rgb, hole))
-        self.answers[_digest(rgb, hole)] = out
+    def __call__(self, rgb: np.ndarray, hole: np.ndarray, **views) -> np.ndarray:
+        out = np.asarray(self.filler(rgb, hole, **views))
+        self.answers[_question(rgb, hole, **views)] = out
         return out
 
 
@@ -151,10 +155,11 @@ class _Memo:
 
     def __init__(self, filler, known: dict[str, np.ndarray]):
         self.filler, self.known = filler, known
+        self.takes_views = getattr(filler, "takes_views", False)
 
-    def __call__(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        hit = self.known.get(_digest(rgb, hole))
-        return hit.copy() if hit is not None else self.filler(rgb, hole)
+    def __call__(self, rgb: np.ndarray, hole: np.ndarray, **views) -> np.ndarray:
+        hit = self.known.get(_question(rgb, hole, **views))
+        return hit.copy() if hit is not None else self.filler(rgb, hole, **views)
 
 
 def fill_anchor(task: AnchorTask) -> dict:
