@@ -69,16 +69,12 @@ def time_removal(project, executor, chunk: int) -> tuple[float, float, int]:
     """(seconds, peak RSS MiB, worker processes) of the removal fills on ``executor``."""
     from inpaint.render import HoleConfig
     from tam.jobs import removal
+    from tam.jobs.executors import drain
     from tam.runspec import BackendSpec
 
     started = time.perf_counter()
     plan = removal.plan_removal(project, BackendSpec.of("inpainter", "flow"), HoleConfig(), None, chunk)
-    events = removal.run_removal(plan, executor)
-    try:
-        while True:
-            next(events)
-    except StopIteration as done:
-        results = done.value
+    results = drain(removal.run_removal(plan, executor))
     seconds = time.perf_counter() - started
     shutil.rmtree(plan.folder)
     return seconds, peak_rss(results), len({(r["node"], r["pid"]) for r in results})

@@ -16,7 +16,7 @@ from inpaint.flow_guided import RESTART_WARMUP, FlowGuidedInpainter
 from inpaint.render import HoleMasks
 from tam.cli import main
 from tam.jobs import removal
-from tam.jobs.executors import PoolExecutor, SerialExecutor
+from tam.jobs.executors import PoolExecutor, SerialExecutor, drain
 from tam.jobs.tracking import run_tracking
 from tam.runspec import BackendSpec, RunContext
 from tests.media import REPO
@@ -92,12 +92,7 @@ def test_pool_equals_serial_and_a_rerun_fills_only_what_is_missing(clip, serial_
             lost = [13, 14, 30]
             for i in lost:
                 removal.fill_path(plan.folder, i).unlink()
-            events = removal.run_removal(plan, ex)
-            try:
-                while True:
-                    next(events)
-            except StopIteration as done:
-                results = done.value
+            results = drain(removal.run_removal(plan, ex))
         assert sum(r["frames"] for r in results) == len(lost)
         assert np.array_equal(read_fills(plan.folder, N), serial_fills)
     finally:

@@ -8,7 +8,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from tam.jobs import removal
-from tam.jobs.executors import ExecutorSpec, ray_runtime_env
+from tam.jobs.executors import ExecutorSpec, drain, ray_runtime_env
 from tests.scale_clip import HOLES, make_project, read_fills
 from tests.test_scale import CHUNK, FLOW, N, whole_run
 
@@ -27,12 +27,7 @@ def test_removal_spreads_over_two_nodes_and_equals_the_serial_run(cluster, tmp_p
     clip = make_project(tmp_path, N)
     plan = removal.plan_removal(clip, FLOW, HOLES, None, CHUNK)
     with ExecutorSpec("ray", address=cluster.address).create() as ex:
-        events = removal.run_removal(plan, ex)
-        try:
-            while True:
-                next(events)
-        except StopIteration as done:
-            results = done.value
+        results = drain(removal.run_removal(plan, ex))
     nodes = {r["node"] for r in results}
     assert len(nodes) == 2 and None not in nodes
     assert np.array_equal(read_fills(plan.folder, N), whole_run(clip, restart=CHUNK))

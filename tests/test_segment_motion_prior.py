@@ -29,18 +29,16 @@ def test_motion_prior_grows_over_the_mover_and_not_the_static_fence():
     frames, masks, fence = _scene()
     gt, fence = masks[T], fence & ~masks[T]
     seg = ClassicalSegmenter(w_motion_prior=1.0)  # off by default (docs/experiments.md)
-    seg.set_frame(frames[T], [frames[i] for i in neighbour_indices(T, N)])
-    f = seg._frame
+    f = seg.set_frame(frames[T], [frames[i] for i in neighbour_indices(T, N)])
     x, y = OBJECT_CLICK[:2]
     prior = click_motion_prior(f, seg.config, np.array([f.labels[y, x]]))
     px = prior[f.labels]
     assert np.mean(px[gt] > 0) > 0.8  # the block moves against the camera
     assert np.mean(px[fence] < 0) > 0.8  # the fence of its colour does not
-    seg.set_image(frames[T])
-    assert click_motion_prior(seg._frame, seg.config, np.array([f.labels[y, x]])) is None  # a still image
-    first = seg.predict(Prompt.from_clicks([OBJECT_CLICK]))
-    seg.set_frame(frames[T], [frames[i] for i in neighbour_indices(T, N)])
-    with_prior = seg.predict(Prompt.from_clicks([OBJECT_CLICK]))
+    still = seg.set_image(frames[T])
+    assert click_motion_prior(still, seg.config, np.array([f.labels[y, x]])) is None  # a still image
+    first = seg.predict(still, Prompt.from_clicks([OBJECT_CLICK]))
+    with_prior = seg.predict(f, Prompt.from_clicks([OBJECT_CLICK]))
     assert np.mean(with_prior.mask[fence]) < 0.3 and np.mean(with_prior.mask[gt]) > 0.95
     assert np.mean(first.mask[fence]) > 0.9  # the still image cannot tell the fence from the block
 
@@ -69,8 +67,8 @@ def test_negative_click_takes_back_its_own_surface_not_the_part_next_to_it():
     kept = {}
     for scale in (0.0, 25.0):
         seg = ClassicalSegmenter(neg_surface=scale)
-        seg.set_image(img)
-        mask = seg.predict(prompt, mask_input=prev).mask
+        state = seg.set_image(img)
+        mask = seg.predict(state, prompt, mask_input=prev).mask
         assert np.mean(mask[leak]) < 0.1  # the clicked surface goes either way
         kept[scale] = np.mean(mask[head])
     assert kept[25.0] > 0.9 and kept[0.0] < 0.5, kept

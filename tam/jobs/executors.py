@@ -297,3 +297,13 @@ class RayExecutor(Executor):
 
 def _ray_call(fn, task):
     return call_task(fn, task)
+
+
+def drain(events: Iterator) -> Any:
+    """Run a job's event generator (``run_removal``, ``run_tracking``) to its end, ignoring its progress
+    events, and return what it returns (its tasks' results)."""
+    while True:
+        try:
+            next(events)
+        except StopIteration as done:
+            return done.value
