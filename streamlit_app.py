@@ -503,14 +503,14 @@ def track_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool) 
                 "If the object is there too, click it again in that shot.", icon=":material/content_cut:")
     if st.button("Track", key="track", type="primary", disabled=busy or not keys, width="stretch"):
         start = frame if frame in keys else None
-        start_job("track", studio, shared, lambda s, stop: s.track(direction, start, stop, refine=refine),
+        start_job("track", studio, shared, lambda s, ctx: s.track(direction, start, refine=refine, ctx=ctx),
                   studio.frames_to_track(direction, start))
     job_status(p, "track")
     return direction
 
 
 def start_job(kind: str, studio: Studio, shared: SharedBackends, work, total: int) -> None:
-    """Run ``work(studio, should_stop)`` over ``total`` frames in the background, then redraw the page to
+    """Run ``work(studio, ctx)`` over ``total`` frames in the background, then redraw the page to
     follow it.
 
     The job runs on the session's job studio (:func:`session_job_studio`), so its
@@ -521,7 +521,7 @@ def start_job(kind: str, studio: Studio, shared: SharedBackends, work, total: in
     job_studio = session_job_studio(studio, shared)
     lock = shared.locks["tracker" if kind == "track" else "inpainter"]
     try:
-        job_board().start(key, Job(kind, lambda stop: work(job_studio, stop), lock,
+        job_board().start(key, Job(kind, lambda ctx: work(job_studio, ctx), lock,
                                    on_finish=job_studio.project.close, total=total))
     except TamError as e:
         st.error(str(e))
@@ -603,7 +603,7 @@ def remove_panel(studio: Studio, shared: SharedBackends, frame: int, busy: bool)
     out = render_path(p, codec)
     if b.button("Render the clip", key="render", type="primary", disabled=busy or not ids or not has_masks,
                 width="stretch"):
-        start_job("render", studio, shared, lambda s, stop: s.render(out, ids, stop, codec=codec), p.num_frames)
+        start_job("render", studio, shared, lambda s, ctx: s.render(out, ids, codec=codec, ctx=ctx), p.num_frames)
     with b:  # under the Render button
         job_status(p, "render")
     prev = ss.get("preview_result")

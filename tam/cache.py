@@ -60,7 +60,7 @@ class LRU:
 
 def content_digest(*parts) -> str:
     """A hex SHA-1 of ``parts`` in order: an array by its shape, dtype and bytes, a str by its UTF-8 bytes,
-    anything else by its ``repr``. A single str hashes exactly as ``hashlib.sha1(s.encode())``."""
+    bytes as they are, anything else by its ``repr``. A single str hashes exactly as ``hashlib.sha1(s.encode())``."""
     h = hashlib.sha1()
     for part in parts:
         if isinstance(part, np.ndarray):
@@ -69,6 +69,8 @@ def content_digest(*parts) -> str:
             h.update(arr.data)
         elif isinstance(part, str):
             h.update(part.encode())
+        elif isinstance(part, bytes):
+            h.update(part)
         else:
             h.update(repr(part).encode())
     return h.hexdigest()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -227,8 +227,7 @@ class Studio:
         self.project.set_keyframe(frame, labels)
 
     # -- steps 2-4: track, correct, re-propagate -----------------------------------
-    def track(self, direction: str = "both", from_frame: int | None = None,
-              should_stop: Callable[[], bool] | None = None, refine: bool = False,
+    def track(self, direction: str = "both", from_frame: int | None = None, refine: bool = False,
               ctx: RunContext | None = None) -> Iterator[tuple[int, int]]:
         """Propagate the keyframes; from ``from_frame`` only when it is a keyframe.
 
@@ -240,9 +239,9 @@ class Studio:
         the tracker in every worker.
         """
         p = self.project
-        ctx = ctx or RunContext(should_stop=should_stop)
+        ctx = ctx or RunContext()
         keyframes = p.keyframes()
-        changed = [from_frame] if from_frame is not None and from_frame in keyframes else None
+        changed = _changed(from_frame, keyframes)
         cuts = p.cuts()
         executor = self.config.executor
         if executor is not None and executor.parallel and not refine and self._track_state is None:
@@ -270,8 +269,7 @@ class Studio:
         """How many frames :meth:`track` with these arguments computes (its progress total)."""
         p = self.project
         keys = p.keyframe_indices()
-        changed = [from_frame] if from_frame is not None and from_frame in keys else None
-        return count_frames(p.num_frames, keys, changed, direction, p.cuts())
+        return count_frames(p.num_frames, keys, _changed(from_frame, keys), direction, p.cuts())
 
     def cut_stops(self, direction: str = "both", from_frame: int | None = None) -> list[int]:
         """The shot cuts where :meth:`track` with these arguments stops (it never crosses a cut)."""
@@ -279,8 +277,7 @@ class Studio:
         keys = p.keyframe_indices()
         if not keys:
             return []
-        changed = [from_frame] if from_frame is not None and from_frame in keys else None
-        return stopped_at_cuts(p.num_frames, keys, changed, direction, p.cuts())
+        return stopped_at_cuts(p.num_frames, keys, _changed(from_frame, keys), direction, p.cuts())
 
     # -- removal ----------------------------------------------------------------
     def holes(self, ids: Sequence[int] | None = None) -> HoleMasks:
@@ -296,8 +293,7 @@ class Studio:
                                         self.config.holes.feather, indices=[frame]))
         return p.source()[frame], out
 
-    def render(self, out: str | os.PathLike, ids: Sequence[int] | None = None,
-               should_stop: Callable[[], bool] | None = None, codec: str | None = None,
+    def render(self, out: str | os.PathLike, ids: Sequence[int] | None = None, codec: str | None = None,
                ctx: RunContext | None = None) -> Iterator[tuple[int, int]]:
         """Remove the objects from every frame and write ``out``.
 
@@ -308,7 +304,7 @@ class Studio:
         resuming from the fills a killed render left in the project.
         """
         p = self.project
-        ctx = ctx or RunContext(should_stop=should_stop)
+        ctx = ctx or RunContext()
         if not p.tracked_frames():
             raise MaskError("no masks yet: segment and track an object first")
         spec = codecs.resolve(out, codec)
@@ -435,6 +431,12 @@ class Studio:
             for done, frame in enumerate(frames, 1):
                 writer.write(frame)
                 yield done, n
+
+
+def _changed(from_frame: int | None, keyframes) -> list[int] | None:
+    """The keyframes a track re-propagates from: ``[from_frame]`` when it is one of ``keyframes``
+    (indices or a mapping by index), else None (all of them)."""
+    return [from_frame] if from_frame is not None and from_frame in keyframes else None
 
 
 def write_source_masks(studio: Studio, masks_dir: str | os.PathLike) -> None:

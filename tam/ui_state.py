@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tam.errors import Cancelled, TamError
+from tam.runspec import RunContext
 from tam.studio import Backends
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ class SharedBackends:
 class Job:
     """Drives a ``(done, total)`` generator in a thread; the page polls it.
 
-    ``work(should_stop)`` returns the generator; it runs under ``lock`` when one
+    ``work(ctx)`` returns the generator (``ctx``, the job's :class:`~tam.runspec.RunContext`,
+    is cancelled by :meth:`cancel`); it runs under ``lock`` when one
     is given, and ``on_finish`` runs after it however it ended. ``total``, the
     number of frames the work will do when known before it starts, is shown
     from the first moment (the generator's own totals replace it). The job survives
@@ -128,7 +130,7 @@ class Job:
     the same project finds it on the board.
     """
 
-    def __init__(self, kind: str, work: Callable[[Callable[[], bool]], Iterator[tuple[int, int]]],
+    def __init__(self, kind: str, work: Callable[[RunContext], Iterator[tuple[int, int]]],
                  lock: threading.RLock | None = None, on_finish: Callable[[], None] | None = None,
                  total: int = 0):
         self.id = uuid.uuid4().hex[:12]
@@ -141,7 +143,7 @@ class Job:
         self.started = time.time()
         self.finished: float | None = None
         self._work, self._lock, self._on_finish = work, lock, on_finish
-        self._stop = threading.Event()
+        self.ctx = RunContext()
         self._thread = threading.Thread(target=self._run, name=f"tam-{kind}-{self.id}", daemon=True)
 
     def start(self) -> "Job":
@@ -157,10 +159,7 @@ class Job:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
     def cancel(self) -> None:
-        self._stop.set()
-
-    def should_stop(self) -> bool:
-        return self._stop.is_set()
+        self.ctx.cancel()
 
     def _run(self) -> None:
         try:
@@ -189,10 +188,9 @@ class Job:
             self.finished = time.time()
 
     def _drive(self) -> None:
-        for done, total in self._work(self.should_stop):
+        for done, total in self._work(self.ctx):
             self.done, self.total = done, total
-            if self._stop.is_set():
-                raise Cancelled(f"{self.kind} cancelled")
+            self.ctx.check(self.kind)
 
 
 class JobBoard:

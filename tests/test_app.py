@@ -474,7 +474,7 @@ def test_a_job_knows_its_total_before_its_first_frame():
 
     release = threading.Event()
 
-    def work(should_stop):
+    def work(ctx):
         release.wait(10)  # the first frame takes a while (a decoder opening, a model loading)
         yield 1, 5
 

@@ -19,14 +19,15 @@ reported in one line; the others go on.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tam.cache import content_digest
 from tam.errors import TamError, brief
+from tam.jobs.removal import JOB_DIGEST_CHARS
 from tam.runspec import BackendSpec, RunContext
 
 OPTIONS = {  # name -> (type, meaning)
@@ -70,7 +71,7 @@ class ClipJob:
         key = json.dumps({"clicks": self.clicks, "masks": str(self.masks), "source": str(self.source),
                           "opts": {k: self.options.get(k) for k in ("segmenter", "tracker", "proxy", "device")}},
                          sort_keys=True, default=str)
-        return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        return content_digest(key)[:JOB_DIGEST_CHARS]
 
 
 def read_jobs(path: str | Path) -> list[ClipJob | TamError]:

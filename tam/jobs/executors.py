@@ -46,6 +46,12 @@ class Resources:
     cpus: float = 1.0
     gpus: float = 0.0
 
+    @classmethod
+    def for_backend(cls, spec) -> "Resources":
+        """One core per task running ``spec`` (a :class:`~tam.runspec.BackendSpec`); a GPU too for a neural
+        backend not pinned to the CPU."""
+        return cls(cpus=1.0, gpus=1.0 if spec.neural and spec.device != "cpu" else 0.0)
+
 
 @dataclass(frozen=True)
 class ExecutorSpec:

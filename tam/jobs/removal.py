@@ -23,7 +23,6 @@ and encodes the output as a serial render does (:class:`StoredFills`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -44,6 +43,7 @@ from tam.runspec import BackendSpec, RunContext
 
 DEFAULT_CHUNK = 60  # frames per removal task
 JOBS_DIR = "jobs"
+JOB_DIGEST_CHARS = 16  # hex characters of a job folder's content digest
 FILLS = "fills"
 ANCHORS = "anchors"
 NO_FILL = b"none"  # an anchor frame that needed no keyframe fill
@@ -263,12 +263,9 @@ def _unused_filler(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 def _masks_digest(project) -> str:
-    h = hashlib.blake2b(digest_size=8)
     d = Path(project.path) / "masks"
-    for path in sorted(d.glob("[0-9]*.png")) if d.is_dir() else []:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    paths = sorted(d.glob("[0-9]*.png")) if d.is_dir() else []
+    return content_digest(*(part for path in paths for part in (path.name, path.read_bytes())))
 
 
 def plan_removal(project, spec: BackendSpec, holes: HoleConfig, ids: Sequence[int] | None = None,
@@ -290,7 +287,7 @@ def plan_removal(project, spec: BackendSpec, holes: HoleConfig, ids: Sequence[in
     key = json.dumps({"spec": [spec.kind, spec.name, list(map(list, spec.options)), spec.device, spec.checkpoint],
                       "holes": asdict(holes), "ids": ids_t, "chunk": chunk, "n": n,
                       "proxy": list(project.proxy_size), "masks": _masks_digest(project)}, default=str)
-    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    digest = content_digest(key)[:JOB_DIGEST_CHARS]
     root = Path(project.path) / JOBS_DIR
     folder = root / f"remove-{digest}"
     for stale in root.glob("remove-*") if root.is_dir() else []:
@@ -308,11 +305,6 @@ def plan_removal(project, spec: BackendSpec, holes: HoleConfig, ids: Sequence[in
     return RemovalPlan(str(folder), anchors, chunks, n)
 
 
-def resources_for(spec: BackendSpec) -> Resources:
-    """One core per task; a GPU too for a neural backend."""
-    return Resources(cpus=1.0, gpus=1.0 if spec.neural and spec.device != "cpu" else 0.0)
-
-
 def count_fills(folder: str | os.PathLike) -> int:
     d = Path(folder) / FILLS
     with os.scandir(d) as it:
@@ -324,7 +316,7 @@ def run_removal(plan: RemovalPlan, executor: Executor, ctx: RunContext | None = 
     """Run the plan's tasks; yields ``(frames filled, total)``. Returns the tasks' results."""
     ctx = ctx or RunContext()
     n = plan.num_frames
-    resources = resources_for(plan.chunks[0].inpainter)
+    resources = Resources.for_backend(plan.chunks[0].inpainter)
     results = []
 
     for _ in _drive(executor.run(fill_anchor, plan.anchors, resources), ctx, results):

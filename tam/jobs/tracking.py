@@ -64,14 +64,15 @@ def run_tracking(project, spec: BackendSpec, executor: Executor, changed: Iterab
     keys = project.keyframes()
     changed = list(changed) if changed is not None else None
     total = count_frames(project.num_frames, keys, changed, direction, project.cuts())
-    for k in sorted(keys) if changed is None else sorted(set(changed) & set(keys)):
+    annotated = sorted(keys) if changed is None else sorted(set(changed) & set(keys))
+    for k in annotated:
         project.save_mask(k, keys[k])
-    done = len(keys) if changed is None else len(set(changed) & set(keys))
+    done = len(annotated)
     yield done, total
     for _ in project.frames.fill_cache():  # decode once here, not in every worker
         pass
     tasks = segment_tasks(project, spec, changed, direction)
-    resources = Resources(gpus=1.0 if spec.neural and spec.device != "cpu" else 0.0)
+    resources = Resources.for_backend(spec)
     events = executor.run(track_segment, tasks, resources)
     try:
         for event in events:
