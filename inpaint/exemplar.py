@@ -87,7 +87,8 @@ class ExemplarConfig:
     offset between a target patch and its source (in full-resolution pixels, added
     to the patch distance), so that of two similar sources the nearer one wins:
     the material next to a hole is more often the one behind it. ``row_bias``: factor
-    on the cost of row offsets (above 1 prefers sources in the same rows).
+    on the cost of row offsets (above 1 prefers sources in the same rows, so a band that
+    enters the hole from the side, such as a kerb or a line of hills, runs on through it).
     ``seed`` makes the random search reproducible.
     """
 
@@ -104,7 +105,7 @@ class ExemplarConfig:
     sigma_percentile: float = 75.0
     texture_weight: float = 3.0
     locality: float = 2.0
-    row_bias: float = 1.0
+    row_bias: float = 8.0
     start: str = "onion"  # coarsest level's first fill: onion (patch-based, border inwards) or pushpull
     start_candidates: int = 400  # random source patches tried per pixel by the onion start
     seed: int = 0

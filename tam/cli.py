@@ -20,13 +20,20 @@ from tam.errors import PromptError, TamError
 STROKE_RADIUS = 8.0  # brush radius in source pixels for a stroke in a clicks file that gives none
 
 
-def _progress(steps, desc: str, quiet: bool = False):
-    """Drive a ``(done, total)`` generator with a progress bar."""
+def _progress(steps, desc: str, quiet: bool = False, then: str | None = None):
+    """Drive a ``(done, total)`` generator with a progress bar.
+
+    A generator with two phases (a render fills the frames, then writes them)
+    starts counting again from zero: that opens a second bar named ``then``.
+    """
     from tqdm import tqdm
 
     bar = None
     try:
         for done, total in steps:
+            if bar is not None and done < bar.n and then is not None:
+                bar.close()
+                bar, desc, then = None, then, None
             if bar is None:
                 bar = tqdm(total=total, desc=desc, unit="frame", disable=quiet, file=sys.stderr,
                            dynamic_ncols=True, leave=False)
@@ -334,7 +341,7 @@ def cmd_remove(args) -> int:
     _check_media_out(out, args.codec)
     with _studio(args.source, args, _spec(args, "inpainter", args.backend)) as studio:
         write_source_masks(studio, args.masks)
-        _progress(studio.render(out, codec=args.codec), "remove", args.quiet)
+        _progress(studio.render(out, codec=args.codec), "remove", args.quiet, then="write")
     print(f"{out}: {studio.project.num_frames} frames")
     return 0
 
@@ -361,7 +368,7 @@ def cmd_run(args) -> int:
             _progress(studio.export_mattes(args.mattes_out, depth=16), "write mattes", args.quiet)
         if args.matte_video:
             _progress(studio.export_matte_video(args.matte_video), "write matte video", args.quiet)
-        _progress(studio.render(out, codec=args.codec), "remove", args.quiet)
+        _progress(studio.render(out, codec=args.codec), "remove", args.quiet, then="write")
     print(f"{out}: {studio.project.num_frames} frames, objects removed")
     return 0
 

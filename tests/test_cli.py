@@ -178,3 +178,14 @@ def test_classical_cli_never_imports_torch(tmp_path):
             "assert 'torch' not in sys.modules, 'torch imported'")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_render_that_restarts_its_count_gets_a_second_bar_named_for_its_phase(capsys):
+    from tam.cli import _progress
+
+    _progress(iter([(0, 4), (2, 4), (4, 4), (0, 4), (3, 4), (4, 4)]), "remove", then="write")
+    err = capsys.readouterr().err
+    assert "remove" in err and "write" in err
+    assert err.index("remove") < err.index("write")
+    _progress(iter([(0, 4), (4, 4)]), "remove", then="write")  # one phase: no second bar
+    assert "write" not in capsys.readouterr().err
