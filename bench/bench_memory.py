@@ -10,14 +10,16 @@ For each length a synthetic clip is written to a temporary folder: H.264 (libx26
 made one at a time, so this script's own memory does not grow with the length either.
 
 The real command, ``python3 -m tam remove CLIP --masks DIR --out OUT.mp4 --workers N --quiet``, runs as
-a subprocess. A thread samples it and all its descendants every ``SAMPLE_S`` seconds (psutil) and keeps
-each process's largest resident set, raised to the kernel's high-water mark (``VmHWM``) where
-``/proc`` shows it, so short peaks between two samples count too. The processes are told apart by
-their place in the tree: the ``remove`` process is the driver; the multiprocessing forkserver is its
-child (its command line names ``multiprocessing.forkserver``); the pool's workers are the forkserver's
-children and, forked without an exec, carry the forkserver's command line too; the resource tracker
-is reported as a helper. RSS counts pages shared with the forkserver (the modules it preloads), so the
-sum over processes overstates the total.
+a subprocess. A thread samples it and all its descendants every ``SAMPLE_S`` seconds, straight from
+``/proc`` (Linux only): children from ``/proc/PID/task/*/children``, the parent from ``PPid`` and the
+resident set from ``VmRSS`` in ``/proc/PID/status``, the command line from ``/proc/PID/cmdline``; a
+process that ends between two reads is skipped. Each process keeps its largest resident set, raised to
+the kernel's high-water mark (``VmHWM``), so short peaks between two samples count too. The processes
+are told apart by their place in the tree: the ``remove`` process is the driver; the multiprocessing
+forkserver is its child (its command line names ``multiprocessing.forkserver``); the pool's workers are
+the forkserver's children and, forked without an exec, carry the forkserver's command line too; the
+resource tracker is reported as a helper. RSS counts pages shared with the forkserver (the modules it
+preloads), so the sum over processes overstates the total.
 
 Rows: frames, minutes of clip at ``--fps``, wall seconds of the removal (the clip is made before),
 the driver's peak RSS, the largest worker peak, and the number of worker processes seen. The last
@@ -31,17 +33,16 @@ or an anchor frame) opens the project from disk and reads only the 854x480 (``--
 frames and masks of its chunk plus the context the flow inpainter needs on both sides (``radius``
 frames after, the restart reach and ``radius`` before), held in a bounded window. What one task holds
 therefore depends on the working size and the chunk length, not on the clip's length; a longer clip
-only means more tasks. Two things still make the worker peak of a short clip a little lower:
+only means more tasks.
 
-* a chunk near either end of the clip has less context to read (at the default chunk of 30, both
-  chunks of a 60-frame clip are cut short by its ends);
-* the pool reuses its processes, and a worker's RSS creeps up with the tasks it has run: glibc keeps
-  the memory a task freed instead of returning it to the system, and the next task does not reuse
-  all of it. Running the tasks of a 120-frame 854x480 clip one after another in one process, the
-  RSS before each of its four chunk tasks was 600, 1049, 1113, 1340 MiB (1371 after the last) and
-  their peaks 1247, 1337, 1401, 1409 MiB, growing less each time; with ``malloc_trim(0)`` after each
-  task the RSS between tasks fell back to 268 MiB every time and the chunk peaks stayed at
-  1205-1246 MiB. Nothing is leaked.
+A worker is reused for many tasks, and glibc keeps the heap memory a task freed instead of returning it
+to the system, while the next task does not reuse all of it: run one after another in one process, the
+four chunk tasks of a 120-frame 854x480 clip started at 600, 1049, 1113 and 1340 MiB of RSS and peaked
+at 1247, 1337, 1401 and 1409 MiB. So every executor calls ``malloc_trim(0)`` after each task
+(``release_memory`` in ``tam/jobs/executors.py``): the RSS between those tasks falls back to 268 MiB
+and their peaks stay at 1205-1246 MiB. A short clip's worker peak can still be a little lower: a
+chunk near either end of the clip has less context to read, and at the default chunk of 30 both chunks
+of a 60-frame clip are cut short by its ends, while most chunks of a longer clip are not.
 
 ``DEFAULT_CHUNK`` is 30, not ``remove``'s 60: a clip no longer than one chunk is a single task and
 runs in the driver without a pool, so there would be no worker to measure at 60 frames.
@@ -49,6 +50,7 @@ runs in the driver without a pool, so there would be no worker to measure at 60 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -181,36 +183,77 @@ class Peaks:
     by_pid: dict[int, Peak] = field(default_factory=dict)
 
 
-def high_water(pid: int) -> int:
-    """The process's peak RSS so far in bytes (``VmHWM``), or 0 where /proc does not say."""
+def read_status(pid: int) -> dict[str, str] | None:
+    """The fields of ``/proc/PID/status`` as text, or None once the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+            return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    except OSError:  # gone (ENOENT, ESRCH) or not ours to read
+        return None
+
+
+def kib_field(status: dict[str, str], name: str) -> int:
+    """A ``VmRSS``-like field (``"123 kB"``) in bytes; 0 where absent (a zombie has none)."""
+    try:
+        return int(status[name].split()[0]) * 1024
+    except (KeyError, ValueError, IndexError):
+        return 0
+
+
+def read_cmdline(pid: int) -> str | None:
+    """The command line, arguments joined by spaces; None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    """The children of ``pid``: the union over its threads' ``/proc/PID/task/TID/children`` (a child
+    is listed under the thread that forked it). Empty once the process is gone."""
+    found: set[int] = set()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.update(int(v) for v in f.read().split())
+        except (OSError, ValueError):  # the thread or the process ended meanwhile
+            continue
+    return sorted(found)
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, parents before children."""
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop(0)
+        tree.append(pid)
+        todo.extend(c for c in children(pid) if c not in tree)
+    return tree
 
 
 def sample(peaks: Peaks) -> None:
-    """One sample of the root process and its descendants."""
-    import psutil
-
-    try:
-        root = psutil.Process(peaks.root)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return
-    for p in procs:
-        try:
-            with p.oneshot():
-                rss = max(p.memory_info().rss, high_water(p.pid))
-                if p.pid not in peaks.by_pid:
-                    peaks.by_pid[p.pid] = Peak(p.pid, p.ppid(), " ".join(p.cmdline()))
-        except psutil.Error:
+    """One sample of the root process and its descendants: each one's resident set (``VmRSS``), raised
+    to its high-water mark (``VmHWM``). A process that ends between two reads is skipped."""
+    for pid in process_tree(peaks.root):
+        status = read_status(pid)
+        if status is None:
             continue
-        peak = peaks.by_pid[p.pid]
+        rss = max(kib_field(status, "VmRSS"), kib_field(status, "VmHWM"))
+        if pid not in peaks.by_pid:
+            cmdline = read_cmdline(pid)
+            try:
+                ppid = int(status["PPid"])
+            except (KeyError, ValueError):
+                continue
+            if cmdline is None or read_status(pid) is None:  # gone: a pid read later may be another process
+                continue
+            peaks.by_pid[pid] = Peak(pid, ppid, cmdline)
+        peak = peaks.by_pid[pid]
         peak.rss = max(peak.rss, rss)
 
 
