@@ -222,3 +222,47 @@ def test_no_flicker_jump_at_chunk_boundaries(clip, serial_fills):
     assert np.mean(at) <= 1.1 * np.mean([whole[t] for t in sorted(bounds)])
     for t in range(CHUNK, N, CHUNK):
         assert chunked[t] <= 1.3 * whole[t], (t, chunked[t], whole[t])  # a restart without warm-up: 1.8x
+
+
+_HELD_MEMORY = """
+import gc
+import numpy as np
+from tam.jobs.executors import call_task, release_memory
+
+def rss_mib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmRSS:"))
+
+def task(n):
+    # a task's buffers: 64 KiB arrays, under glibc's mmap threshold, so they come from the heap;
+    # the last one outlives the task and pins the heap's top, so glibc cannot shrink it on free
+    blocks = [np.full(16 * 1024, i, np.float32) for i in range(n)]
+    return blocks[-1]
+
+base = rss_mib()
+kept = task(4000)  # 250 MiB, freed but the last block
+gc.collect()
+held = rss_mib()
+kept_too = call_task(task, 4000)  # the same task as the executors run it
+after_task = rss_mib()
+release_memory()
+print(base, held, after_task, rss_mib())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="malloc_trim and /proc/self/status are Linux's")
+def test_a_task_returns_the_memory_it_freed(tmp_path):
+    """A pool worker runs many tasks: the heap memory a task freed goes back to the system after it
+    (release_memory in call_task) instead of staying with the worker, as glibc would keep it."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip(f"malloc_trim is glibc's; this C library is {platform.libc_ver()[0] or 'unknown'}")
+    out = subprocess.run([sys.executable, "-c", _HELD_MEMORY], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    base, held, after_task, released = (int(v) for v in out.stdout.split())
+    assert held - base > 150, (base, held)  # without a trim glibc keeps the freed blocks
+    assert after_task - base < 60, (base, held, after_task)  # call_task gave its freed blocks back
+    assert released - base < 60, (base, held, released)
