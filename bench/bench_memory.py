@@ -35,14 +35,10 @@ frames after, the restart reach and ``radius`` before), held in a bounded window
 therefore depends on the working size and the chunk length, not on the clip's length; a longer clip
 only means more tasks.
 
-A worker is reused for many tasks, and glibc keeps the heap memory a task freed instead of returning it
-to the system, while the next task does not reuse all of it: run one after another in one process, the
-four chunk tasks of a 120-frame 854x480 clip started at 600, 1049, 1113 and 1340 MiB of RSS and peaked
-at 1247, 1337, 1401 and 1409 MiB. So every executor calls ``malloc_trim(0)`` after each task
-(``release_memory`` in ``tam/jobs/executors.py``): the RSS between those tasks falls back to 268 MiB
-and their peaks stay at 1205-1246 MiB. A short clip's worker peak can still be a little lower: a
-chunk near either end of the clip has less context to read, and at the default chunk of 30 both chunks
-of a 60-frame clip are cut short by its ends, while most chunks of a longer clip are not.
+A worker is reused for many tasks; every executor returns the memory a task freed after it
+(``release_memory`` in ``tam/jobs/executors.py``), so a worker's memory does not creep up from task to
+task (the measurements are in ``docs/experiments.md``). A chunk near either end of the clip has less
+context to read, so a short clip's worker peak can be a little lower.
 
 ``DEFAULT_CHUNK`` is 30, not ``remove``'s 60: a clip no longer than one chunk is a single task and
 runs in the driver without a pool, so there would be no worker to measure at 60 frames.
