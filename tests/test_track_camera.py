@@ -99,6 +99,33 @@ def test_background_pays_near_a_moving_object_only_when_nothing_around_it_moves_
             assert np.all(pen[0] == 0), "the shadow moves along: moving pixels may be background"
 
 
+def test_background_pays_only_on_the_sides_where_nothing_moved_along():
+    """A shadow below the object closes the background's half below it; above it, a missed part still pays."""
+    back, obj, grid = _flows()
+    conf = np.ones(obj.shape, np.float32)
+    near = np.zeros((2,) + obj.shape, np.float32)
+    near[1, 20:70, 50:110] = 1.0  # the zone around the square
+    shadow = np.zeros_like(obj)
+    shadow[52:80, 45:115] = True
+    back[shadow] = (-4.0, 2.0)
+    missed = np.zeros_like(obj)
+    missed[30:33, 60:100] = True  # the square's top rows, called background
+    resid = camera_residual(back, conf, (~obj).astype(np.float32))
+    tracked = obj.astype(np.uint8)
+    tracked[missed] = 0
+    for sectors in (1, 4, 8):
+        model = ResidualModel(2, rate=1.0, band=25, bg_gate=0.25, sectors=sectors)
+        bins = model.bins(resid)
+        for _ in range(5):
+            model.update(bins, conf, tracked)
+        pen = model.penalty(bins, conf, 1.5, 0.25, near=near)
+        if sectors == 1:
+            assert np.all(pen[0] == 0), "the whole ring is judged at once: the shadow closes it"
+        else:
+            assert pen[0][missed].mean() < -1.0, "above the square nothing moved along: background pays"
+            assert np.all(pen[0][shadow & ~obj] == 0), "below it the shadow moves along: no penalty"
+
+
 def test_flow_texture_is_low_on_flat_regions():
     img = np.full((60, 60), 128, np.uint8)
     img[:, 30:] = np.random.RandomState(0).randint(0, 255, (60, 30))
@@ -107,7 +134,8 @@ def test_flow_texture_is_low_on_flat_regions():
 
 
 def test_residual_settings_are_validated():
-    for bad in ({"residual_weight": -1}, {"residual_clip": 0}, {"residual_moving": 1.5}, {"residual_rate": 0}):
+    for bad in ({"residual_weight": -1}, {"residual_clip": 0}, {"residual_moving": 1.5}, {"residual_rate": 0},
+                {"residual_bg_sectors": 0}):
         with pytest.raises(ValueError):
             ClassicalTrackerConfig(**bad)
     assert ClassicalTrackerConfig(residual_weight=0).residual_weight == 0  # off

@@ -103,10 +103,49 @@ def test_motion_prior_and_consistency_equal_the_array_forms():
     warped /= warped.sum(0, keepdims=True)
     blurred = cv2.GaussianBlur(warped.transpose(1, 2, 0), (0, 0), 3).transpose(2, 0, 1).copy()
     blurred[1, :, :10] = 0  # a label absent from part of the frame
-    present, log_prior = kernels.motion_prior(warped, blurred, conf, cfg.near_level, cfg.prior_floor,
-                                              cfg.motion_weight, 1e-6)
+    revealed = np.clip(rng.random((h, w)) * 2 - 1, 0, 1).astype(np.float32)  # about half the pixels
     want_present = np.minimum(1.0, blurred / cfg.near_level)
     near = want_present / (want_present.sum(0, keepdims=True) + 1e-12)
-    prior = (1 - cfg.prior_floor) * (conf * warped + (1 - conf) * blurred) + cfg.prior_floor * near
-    np.testing.assert_allclose(present, want_present, atol=1e-6)
-    np.testing.assert_allclose(log_prior, np.log(prior + 1e-6) * cfg.motion_weight, atol=1e-4)
+    mixed = conf * warped + (1 - conf) * blurred
+    # where revealed, that share of the label the flow brought (largest warped) goes to the others by presence
+    handed = mixed.copy()
+    occluder = warped.argmax(0)
+    for y, x in zip(*np.nonzero(revealed > 0)):
+        o = occluder[y, x]
+        others = [i for i in range(n) if i != o]
+        total = want_present[others, y, x].sum()
+        if total > 0:
+            moved = revealed[y, x] * mixed[o, y, x]
+            handed[o, y, x] -= moved
+            handed[others, y, x] += moved * want_present[others, y, x] / total
+    for rev, base in ((np.zeros((0, 0), np.float32), mixed), (revealed, handed)):
+        present, log_prior = kernels.motion_prior(warped, blurred, conf, rev, cfg.near_level, cfg.prior_floor,
+                                                  cfg.motion_weight, 1e-6)
+        prior = (1 - cfg.prior_floor) * base + cfg.prior_floor * near
+        np.testing.assert_allclose(present, want_present, atol=1e-6)
+        np.testing.assert_allclose(log_prior, np.log(prior + 1e-6) * cfg.motion_weight, atol=1e-4)
+
+
+def test_splat_coverage_counts_the_previous_pixels_landing_on_each_pixel():
+    from tam.track.classical import kernels
+    from tam.track.classical.motion import revealed_share
+
+    h, w = 30, 40
+    fwd = np.zeros((h, w, 2), np.float32)
+    np.testing.assert_allclose(kernels.splat_coverage(fwd), 1.0, atol=1e-6)
+    # a block moves 3 px right: it lands on pixels that now count twice, and uncovers a 3 px strip
+    fwd[10:20, 10:20, 0] = 3.0
+    cov = kernels.splat_coverage(fwd)
+    assert cov.sum() == np.float32(h * w)
+    np.testing.assert_allclose(cov[10:20, 10:13], 0.0)
+    np.testing.assert_allclose(cov[10:20, 20:23], 2.0)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    back = np.zeros_like(fwd)
+    back[10:20, 13:23, 0] = -3.0
+    share = revealed_share(fwd, gx + back[..., 0], gy + back[..., 1], 0.5)
+    assert share[12:18, 11].min() == 1.0 and share[:, 30:].max() == 0.0 and share[12:18, 15:19].max() == 0.0
+    # the camera pans: the strip whose source lies outside the frame came into view at the edge, not from behind
+    pan = np.zeros_like(fwd)
+    pan[..., 0] = 5.0
+    assert kernels.splat_coverage(pan)[:, :5].max() == 0.0
+    assert revealed_share(pan, gx - 5, gy, 0.5).max() == 0.0

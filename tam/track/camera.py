@@ -16,7 +16,9 @@ unlikely to be background) holds only where nothing around the object moves
 with it (a swan's reflection and a car's shadow do). So it is applied only near
 an object whose surrounding background (``band`` pixels) moved with the camera
 in the first tracked frames: a share of fast pixels (over 2 px off the camera)
-under ``bg_gate``. Figures: docs/experiments.md.
+under ``bg_gate``, judged per angular sector around the object (``sectors``; a
+reflection or a shadow lies on one side), on the sectors that stood still.
+Figures: docs/experiments.md.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ _SLOW_BINS = 3  # bins under 1 px: moving with the camera
 _SAMPLES = 3000  # flow vectors the homography is fitted to
 _FAST_BIN = 5  # bins over 2 px: clearly moving against the camera
 _FIRST = 5  # tracked frames that tell whether the background around an object moves with it
+_MIN_RING = 20  # ... judged from at least this many pixels of consistent flow (per sector)
 
 
 def camera_homography(back: np.ndarray, conf: np.ndarray, background: np.ndarray) -> np.ndarray | None:
@@ -82,20 +85,35 @@ def flow_texture(gray: np.ndarray, full: float) -> np.ndarray:
     return np.clip(spread / full, 0, 1)
 
 
+def _sectors(ys: np.ndarray, xs: np.ndarray, centre, n: int, centred: bool = False) -> np.ndarray:
+    """Angular sector (0..n-1, clockwise on screen starting from the left) of each pixel
+    (``ys``, ``xs``) around ``centre``: a (y, x) point if ``centred``, else a region's pixel coordinates
+    (the output of ``np.nonzero``) whose mean is taken."""
+    if n == 1:
+        return np.zeros(np.shape(ys), np.int64)
+    cy, cx = centre if centred else (float(np.mean(centre[0])), float(np.mean(centre[1])))
+    angle = np.arctan2(ys - cy, xs - cx)
+    return np.minimum(n - 1, ((angle + np.pi) * (n / (2 * np.pi))).astype(np.int64))
+
+
 class ResidualModel:
     """Each label's histogram of camera residuals, learned from the tracked frames (moving average)."""
 
-    def __init__(self, n_labels: int, rate: float = 0.5, band: float = 25.0, bg_gate: float = 0.25):
+    def __init__(self, n_labels: int, rate: float = 0.5, band: float = 25.0, bg_gate: float = 0.25,
+                 sectors: int = 1):
+        """``sectors``: the surroundings are judged per direction from the object's centroid, in this many
+        equal angular sectors (1: the whole ring at once)."""
         self.n_labels = n_labels
         self.rate = rate
         self.band = band
         self.bg_gate = bg_gate
+        self.sectors = sectors
         self.hist: np.ndarray | None = None  # labels x bins, rows sum to 1
         # each label's share of its own pixels moving with the camera in the last frame learned from
         # (NaN: under 20 pixels of consistent flow)
         self.slow = np.full(n_labels, np.nan)
         # per frame of the first few, per label: that share, and the share of fast pixels in the
-        # background around each object
+        # background around each object (labels x sectors)
         self.first_around: list[np.ndarray] = []
         self.first_slow: list[np.ndarray] = []
 
@@ -122,28 +140,39 @@ class ResidualModel:
         self.hist = hist if self.hist is None else (1 - self.rate) * self.hist + self.rate * hist
 
     def _learn_surroundings(self, bins: np.ndarray, good: np.ndarray, labels: np.ndarray) -> None:
-        around = np.full(self.n_labels, np.nan)
+        around = np.full((self.n_labels, self.sectors), np.nan)
         for i in range(1, self.n_labels):
             if np.isnan(self.slow[i]):
                 continue
             m = labels == i
             dist = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
             ring = (dist > 2) & (dist <= self.band) & (labels == 0) & good
-            if np.count_nonzero(ring) >= 20:
-                around[i] = np.mean(bins[ring] >= _FAST_BIN)
+            ys, xs = np.nonzero(ring)
+            sector = _sectors(ys, xs, np.nonzero(m), self.sectors)
+            fast = bins[ys, xs] >= _FAST_BIN
+            for k in range(self.sectors):
+                inside = sector == k
+                if np.count_nonzero(inside) >= _MIN_RING:
+                    around[i, k] = np.mean(fast[inside])
         self.first_around.append(around)
         self.first_slow.append(self.slow.copy())
 
-    def _still_surroundings(self, moving: float) -> list[int]:
-        """Objects that moved against the camera while the background around them did not."""
+    def _still_surroundings(self, moving: float) -> dict[int, np.ndarray]:
+        """Objects that moved against the camera, each with the sectors (bool) around it whose background
+        did not (a sector never seen counts as moving)."""
         if len(self.first_around) < _FIRST:
-            return []
+            return {}
         around, slow = np.stack(self.first_around), np.stack(self.first_slow)
-        out = []
+        out = {}
         for i in range(1, self.n_labels):
-            a, s = around[:, i][~np.isnan(around[:, i])], slow[:, i][~np.isnan(slow[:, i])]
-            if len(a) and len(s) and a.mean() < self.bg_gate and s.mean() < moving:
-                out.append(i)
+            s = slow[:, i][~np.isnan(slow[:, i])]
+            if not len(s) or s.mean() >= moving:
+                continue
+            seen = ~np.isnan(around[:, i])  # frames x sectors
+            share = np.where(seen, around[:, i], 0).sum(0) / np.maximum(seen.sum(0), 1)
+            still = seen.any(0) & (share < self.bg_gate)
+            if still.any():
+                out[i] = still
         return out
 
     def penalty(self, bins: np.ndarray, trust: np.ndarray, clip: float, moving: float,
@@ -166,10 +195,24 @@ class ResidualModel:
         table[self.hist[:, :_SLOW_BINS].sum(1) > moving] = 0
         out = table[:, bins]
         out *= trust
-        objects = self._still_surroundings(moving) if (self.bg_gate > 0 and near is not None) else []
-        if objects:
+        still = self._still_surroundings(moving) if (self.bg_gate > 0 and near is not None) else {}
+        if still:
+            objects = list(still)
             row = np.clip(ll[0] - ll[objects].max(0), -clip, 0).astype(np.float32)
             out[0] = row[bins]
             out[0] *= trust
-            out[0] *= near[objects].max(0)
+            out[0] *= np.max([near[i] * self._open_zone(near[i], still[i]) for i in objects], axis=0)
         return out
+
+    def _open_zone(self, near: np.ndarray, still: np.ndarray) -> np.ndarray:
+        """1 where a pixel lies in one of the ``still`` sectors around the centroid of ``near`` (an object's
+        presence, h x w), else 0 (float32 h x w)."""
+        if still.all():
+            return np.ones(near.shape, np.float32)
+        h, w = near.shape
+        ys, xs = np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32)
+        total = max(float(near.sum()), 1e-12)
+        # weighted sums spelled out (no BLAS call: its threads would spin on a second core)
+        centre = float((near.sum(1) * ys).sum()) / total, float((near.sum(0) * xs).sum()) / total
+        sector = _sectors(ys[:, None], xs[None, :], centre, self.sectors, centred=True)
+        return still[sector].astype(np.float32)

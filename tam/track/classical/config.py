@@ -26,6 +26,9 @@ class ClassicalTrackerConfig:
     appearance_uncertain: float = 0.8  # ... and where it is not (motion says little there)
     prior_blur: float = 0.04      # blur of the motion prior, fraction of the working diagonal
     prior_floor: float = 0.1      # share of the label-agnostic local prior mixed into the warped prior
+    reveal_level: float = 0.5     # a pixel onto which the forward flow carries fewer previous pixels than
+                                  # this was hidden behind the label the backward flow brings: its prior
+                                  # moves to the labels nearby in proportion (1 - coverage / this) (0: off)
     near_level: float = 0.05      # blurred mass at which a label counts as present nearby
     consistency_px: float = 1.5   # forward/backward flow error (working px) still trusted
     guided_radius: int = 4        # largest guided filter radius (working px) ...
@@ -65,7 +68,9 @@ class ClassicalTrackerConfig:
     residual_rate: float = 0.5    # ... whose residual histograms follow each tracked frame at this rate;
     residual_bg_gate: float = 0.25  # ... and the background near an object moving against the camera, if
                                   # under this share of the background around it moved too (a shadow or a
-                                  # reflection does) in its first tracked frames (0: objects only)
+                                  # reflection does) in its first tracked frames (0: objects only), ...
+    residual_bg_sectors: int = 4  # ... judged per direction: in this many angular sectors around the object
+                                  # (a reflection or a shadow lies on one side; 1: the whole ring at once)
     lost_frames: int = 3          # a moving object whose mask moves with the camera this many frames running
                                   # was left on the background (0: never looked for) ...
     lost_slow: float = 0.8        # ... "with the camera": this share of its pixels within 1 px of it ...
@@ -97,6 +102,10 @@ class ClassicalTrackerConfig:
                 or self.lost_fast_px <= 0:
             raise ValueError("lost_frames must be >= 0, lost_slow within (0, 1], lost_moving within (0, 1) "
                              "and lost_fast_px > 0")
+        if self.residual_bg_sectors < 1:
+            raise ValueError("residual_bg_sectors must be >= 1")
+        if self.reveal_level < 0:
+            raise ValueError("reveal_level must be >= 0")
         if self.area_flow_growth < 1:
             raise ValueError("area_flow_growth must be >= 1")
         if self.cut_weight < 0 or self.cut_band < 1 or not 0 <= self.cut_min_thickness < self.cut_thickness:

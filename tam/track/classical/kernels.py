@@ -119,16 +119,53 @@ def consistency(back, fwd_at, scale):
 
 
 @njit(cache=True, fastmath=True)
-def motion_prior(warped, blurred, conf, near_level, floor, weight, eps):
+def splat_coverage(fwd):
+    """How many previous pixels land on each current pixel (h x w float32): the forward flow ``fwd``
+    (previous -> current, h x w x 2, working px) splatted with bilinear weights. About 1 where the scene
+    just moved, under 1 where it spread out, near 0 where a pixel was hidden in the previous frame."""
+    h, w = fwd.shape[0], fwd.shape[1]
+    cov = np.zeros((h, w), np.float32)
+    for y in range(h):
+        for x in range(w):
+            tx = x + fwd[y, x, 0]
+            ty = y + fwd[y, x, 1]
+            if not (tx > -1.0 and tx < w and ty > -1.0 and ty < h):
+                continue
+            x0 = int(np.floor(tx))
+            y0 = int(np.floor(ty))
+            fx = np.float32(tx - x0)
+            fy = np.float32(ty - y0)
+            for dy in range(2):
+                yy = y0 + dy
+                if yy < 0 or yy >= h:
+                    continue
+                wy = fy if dy == 1 else np.float32(1.0) - fy
+                for dx in range(2):
+                    xx = x0 + dx
+                    if xx < 0 or xx >= w:
+                        continue
+                    wx = fx if dx == 1 else np.float32(1.0) - fx
+                    cov[yy, xx] += wx * wy
+    return cov
+
+
+@njit(cache=True, fastmath=True)
+def motion_prior(warped, blurred, conf, revealed, near_level, floor, weight, eps):
     """The motion prior's presence and log (each L x h x w float32).
 
     Per pixel and label: ``prior = conf * warped + (1 - conf) * blurred``;
-    ``present = min(1, blurred / near_level)``; the prior mixed with the labels'
-    normalised presence at share ``floor``; ``log_prior = weight * log(prior + eps)``.
+    ``present = min(1, blurred / near_level)``; where a pixel was ``revealed``
+    (h x w in [0, 1]; a 0-sized array: nowhere) that share of the prior of the
+    label the flow brought there (the largest ``warped``: what hid it) goes to
+    the other labels in proportion to their presence (none if no other label is
+    present); the prior mixed with the labels' normalised presence at share
+    ``floor``; ``log_prior = weight * log(prior + eps)``.
     """
     n, h, w = warped.shape
     present = np.empty((n, h, w), np.float32)
     log_prior = np.empty((n, h, w), np.float32)
+    prior = np.empty(n, np.float32)
+    has_revealed = revealed.shape[0] == h
     inv_level = np.float32(1.0 / near_level)
     keep = np.float32(1.0 - floor)
     fl = np.float32(floor)
@@ -142,9 +179,33 @@ def motion_prior(warped, blurred, conf, near_level, floor, weight, eps):
                 p = min(np.float32(1.0), blurred[i, y, x] * inv_level)
                 present[i, y, x] = p
                 total += p
+                prior[i] = c * warped[i, y, x] + (np.float32(1.0) - c) * blurred[i, y, x]
+            if has_revealed and revealed[y, x] > 0:
+                _hand_over(prior, warped[:, y, x], present[:, y, x], revealed[y, x])
             inv = np.float32(1.0) / (total + np.float32(1e-12))
             for i in range(n):
-                prior = c * warped[i, y, x] + (np.float32(1.0) - c) * blurred[i, y, x]
-                prior = keep * prior + fl * present[i, y, x] * inv
-                log_prior[i, y, x] = wt * np.log(prior + ep)
+                v = keep * prior[i] + fl * present[i, y, x] * inv
+                log_prior[i, y, x] = wt * np.log(v + ep)
     return present, log_prior
+
+
+@njit(cache=True, fastmath=True)
+def _hand_over(prior, warped, present, share):
+    """Move ``share`` of the prior of the label with the largest ``warped`` to the others, in proportion
+    to their ``present`` (in place; nothing moves when no other label is present)."""
+    n = prior.shape[0]
+    o = 0
+    for i in range(1, n):
+        if warped[i] > warped[o]:
+            o = i
+    others = np.float32(0.0)
+    for i in range(n):
+        if i != o:
+            others += present[i]
+    if others <= np.float32(0.0):
+        return
+    moved = share * prior[o]
+    prior[o] -= moved
+    for i in range(n):
+        if i != o:
+            prior[i] += moved * present[i] / others

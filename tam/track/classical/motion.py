@@ -6,7 +6,10 @@ per-label probabilities are pulled along the backward flow and mixed with each
 object moved as a whole by a masked template match (which follows objects whose
 inside has too little texture for flow, or that an occluder's flow would drag
 along). Where the flow is inconsistent the prior is blurred, and labels present
-nearby keep a floor, so the motion prior says "near here".
+nearby keep a floor, so the motion prior says "near here". A pixel onto which
+the forward flow carries no previous pixel was hidden in the previous frame:
+the backward flow fills it from what hid it, so that label's prior there goes
+to the other labels nearby.
 
 Shapes: working-size frames are h x w; label stacks are L x h x w float32,
 background first; flows are h x w x 2 float32 (x, y) in working px.
@@ -32,6 +35,7 @@ BLUR_DOWNSCALE = 4  # wide blurs run at a quarter of the size ...
 BLUR_DOWNSCALE_SIGMA = 8.0  # ... when sigma is at least this (px) ...
 BLUR_DOWNSCALE_SIDE = 64  # ... and the image's shortest side at least this (px)
 PRIOR_EPS = 1e-6  # added to the prior before its log
+NO_MAP = np.zeros((0, 0), np.float32)  # a per-pixel map that is off (the kernels' convention)
 
 
 class FlowPair:
@@ -124,9 +128,27 @@ def motion_cue(flows: FlowPair, prev, cur, prob: np.ndarray, grid: Grid, blur_si
                 warped[i] = (1 - cfg.shift_weight) * warped[i] + cfg.shift_weight * moved
         warped[0] = np.clip(1 - warped[1:].sum(0), 0, 1)
     blurred = wide_blur(warped, blur_sigma)
-    present, log_prior = kernels.motion_prior(warped, blurred, conf, cfg.near_level, cfg.prior_floor,
+    revealed = revealed_share(fwd, mx, my, cfg.reveal_level) if cfg.reveal_level > 0 else NO_MAP
+    present, log_prior = kernels.motion_prior(warped, blurred, conf, revealed, cfg.near_level, cfg.prior_floor,
                                               cfg.motion_weight, PRIOR_EPS)
     return Motion(back, mx, my, conf, warped, blurred, present, log_prior, growth)
+
+
+def revealed_share(fwd: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, level: float) -> np.ndarray:
+    """How surely each pixel was hidden in the previous frame (h x w float32 in [0, 1]).
+
+    A pixel onto which the forward flow (previous -> current) carries fewer than
+    ``level`` previous pixels was behind something: 1 - coverage / level, after
+    a 3x3 mean of the coverage. The backward flow fills such a pixel from the
+    thing that hid it, so its label there is the one it is least likely to
+    have. Pixels whose backward flow (``map_x``, ``map_y``: their source) leaves
+    the frame came into view at its edge rather than from behind something: 0.
+    """
+    h, w = fwd.shape[:2]
+    cov = cv2.blur(kernels.splat_coverage(np.ascontiguousarray(fwd, np.float32)), (3, 3))
+    share = np.clip(1.0 - cov / level, 0.0, 1.0)
+    share[(map_x < 0) | (map_x > w - 1) | (map_y < 0) | (map_y > h - 1)] = 0.0
+    return share
 
 
 def _flow_growth(prob: np.ndarray, warped: np.ndarray, most: float) -> np.ndarray:

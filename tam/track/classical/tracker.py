@@ -4,15 +4,16 @@ Per frame, walking away from an annotated frame, at a reduced working size:
 
 1. motion (:mod:`.motion`): the previous per-label probabilities pulled along
    the optical flow and moved with each whole object, blurred where the flow is
-   inconsistent;
+   inconsistent; a pixel the previous frame hid is unlikely to carry the label
+   that hid it;
 2. appearance, global (:mod:`.appearance`, :mod:`tam.track.forest`): colour-
    texture histograms and a random forest learned from the annotated frames,
    weighing more where the flow is inconsistent (fast, blurred, thin parts);
 3. appearance, local: per-pixel colour models from the previous frame; and
    motion against the camera (:mod:`tam.track.camera`): objects that move
-   unlike the camera are penalised where a pixel moves with it, and, near an
-   object whose surroundings stood still with the camera, the background is
-   penalised where a pixel moves like the object;
+   unlike the camera are penalised where a pixel moves with it, and, on the
+   sides of an object whose surroundings stood still with the camera there, the
+   background is penalised where a pixel moves like the object;
 4. fusion (:mod:`.fusion`): the cues' product, an edge-aware guided filter, the
    area balance, the arg-max and a graph cut on thick objects' boundaries;
 5. recovery (:mod:`.recovery`): objects whose colour or motion says they were
@@ -127,8 +128,8 @@ class ClassicalTracker(Tracker):
             memory=recovery.remember(prev, prob, colours.keyframe) if cfg.redetect_ratio > 0 else [],
             watch=[recovery.Watch() for _ in ids],
             forest=self._forest(state, frames, keyframes, labels_all) if cfg.forest_trees > 0 else None,
-            residuals=(ResidualModel(len(labels_all), cfg.residual_rate, cfg.band, cfg.residual_bg_gate)
-                       if cfg.residual_weight > 0 else None),
+            residuals=(ResidualModel(len(labels_all), cfg.residual_rate, cfg.band, cfg.residual_bg_gate,
+                                     cfg.residual_bg_sectors) if cfg.residual_weight > 0 else None),
             grid=motion.Grid.of(h, w),
             blur_sigma=max(1.0, cfg.prior_blur * float(np.hypot(h, w))),
         )
