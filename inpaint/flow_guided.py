@@ -84,7 +84,7 @@ class FlowGuidedConfig:
     """Settings of :class:`FlowGuidedInpainter` (pass them as keyword arguments)."""
 
     passes: int = 2  # 1: flow in holes interpolated from their border; 2+: re-estimated on the last fill
-    radius: int = 8  # frames searched on each side for known pixels (look-ahead: passes*radius+1 frames)
+    radius: int = 10  # frames searched on each side for known pixels (look-ahead: passes*radius+1 frames)
     flow_preset: str = "medium"  # DIS preset: ultrafast, fast, medium or fine
     prefill: str = "pushpull"  # how holes are hidden from the flow estimator: pushpull or telea
     flow_region: str = "union"  # where flow is re-interpolated: union of both holes, or warped
