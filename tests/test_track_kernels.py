@@ -115,7 +115,7 @@ def test_motion_prior_and_consistency_equal_the_array_forms():
         others = [i for i in range(n) if i != o]
         total = want_present[others, y, x].sum()
         if total > 0:
-            moved = revealed[y, x] * mixed[o, y, x]
+            moved = revealed[y, x] * mixed[o, y, x] * min(1.0, total)
             handed[o, y, x] -= moved
             handed[others, y, x] += moved * want_present[others, y, x] / total
     for rev, base in ((np.zeros((0, 0), np.float32), mixed), (revealed, handed)):
@@ -124,6 +124,22 @@ def test_motion_prior_and_consistency_equal_the_array_forms():
         prior = (1 - cfg.prior_floor) * base + cfg.prior_floor * near
         np.testing.assert_allclose(present, want_present, atol=1e-6)
         np.testing.assert_allclose(log_prior, np.log(prior + 1e-6) * cfg.motion_weight, atol=1e-4)
+
+
+def test_a_revealed_pixel_gives_a_far_object_next_to_nothing():
+    # background uncovered behind background (an animal stepping out of its burrow) with the only object's
+    # faint blur far away: its share must stay about its presence, not take the whole handed-over prior
+    from tam.track.classical import kernels
+
+    h, w = 4, 4
+    warped = np.stack([np.ones((h, w)), np.zeros((h, w))]).astype(np.float32)
+    blurred = np.stack([np.ones((h, w)), np.full((h, w), 1e-5)]).astype(np.float32)
+    conf = np.ones((h, w), np.float32)
+    revealed = np.ones((h, w), np.float32)
+    for rev in (np.zeros((0, 0), np.float32), revealed):
+        _, log_prior = kernels.motion_prior(warped, blurred, conf, rev, 0.05, 0.0, 1.0, 1e-6)
+        assert np.exp(log_prior[1]).max() < 1e-3
+        assert np.exp(log_prior[0]).min() > 0.99
 
 
 def test_splat_coverage_counts_the_previous_pixels_landing_on_each_pixel():

@@ -192,7 +192,8 @@ def motion_prior(warped, blurred, conf, revealed, near_level, floor, weight, eps
 @njit(cache=True, fastmath=True)
 def _hand_over(prior, warped, present, share):
     """Move ``share`` of the prior of the label with the largest ``warped`` to the others, in proportion
-    to their ``present`` (in place; nothing moves when no other label is present)."""
+    to their ``present``, times their summed presence capped at 1 (in place): a label barely present
+    nearby (a far object's faint blur) takes next to nothing, none at all when no other label is present."""
     n = prior.shape[0]
     o = 0
     for i in range(1, n):
@@ -204,7 +205,7 @@ def _hand_over(prior, warped, present, share):
             others += present[i]
     if others <= np.float32(0.0):
         return
-    moved = share * prior[o]
+    moved = share * prior[o] * min(np.float32(1.0), others)
     prior[o] -= moved
     for i in range(n):
         if i != o:
