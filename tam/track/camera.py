@@ -31,7 +31,7 @@ _SLOW_BINS = 3  # bins under 1 px: moving with the camera
 _SAMPLES = 3000  # flow vectors the homography is fitted to
 _FAST_BIN = 5  # bins over 2 px: clearly moving against the camera
 _FIRST = 5  # tracked frames that tell whether the background around an object moves with it
-_MIN_RING = 20  # ... judged from at least this many pixels of consistent flow (per sector)
+_MIN_PIXELS = 20  # fewest pixels of consistent flow a label's or a sector's share is judged from
 
 
 def camera_homography(back: np.ndarray, conf: np.ndarray, background: np.ndarray) -> np.ndarray | None:
@@ -85,13 +85,12 @@ def flow_texture(gray: np.ndarray, full: float) -> np.ndarray:
     return np.clip(spread / full, 0, 1)
 
 
-def _sectors(ys: np.ndarray, xs: np.ndarray, centre, n: int, centred: bool = False) -> np.ndarray:
-    """Angular sector (0..n-1, clockwise on screen starting from the left) of each pixel
-    (``ys``, ``xs``) around ``centre``: a (y, x) point if ``centred``, else a region's pixel coordinates
-    (the output of ``np.nonzero``) whose mean is taken."""
+def _sectors(ys: np.ndarray, xs: np.ndarray, centre: tuple[float, float], n: int) -> np.ndarray:
+    """Angular sector (0..n-1, clockwise on screen starting from the left) of each pixel (``ys``, ``xs``)
+    around the point ``centre`` (y, x)."""
     if n == 1:
         return np.zeros(np.shape(ys), np.int64)
-    cy, cx = centre if centred else (float(np.mean(centre[0])), float(np.mean(centre[1])))
+    cy, cx = centre
     angle = np.arctan2(ys - cy, xs - cx)
     return np.minimum(n - 1, ((angle + np.pi) * (n / (2 * np.pi))).astype(np.int64))
 
@@ -110,7 +109,7 @@ class ResidualModel:
         self.sectors = sectors
         self.hist: np.ndarray | None = None  # labels x bins, rows sum to 1
         # each label's share of its own pixels moving with the camera in the last frame learned from
-        # (NaN: under 20 pixels of consistent flow)
+        # (NaN: under _MIN_PIXELS pixels of consistent flow)
         self.slow = np.full(n_labels, np.nan)
         # per frame of the first few, per label: that share, and the share of fast pixels in the
         # background around each object (labels x sectors)
@@ -129,7 +128,7 @@ class ResidualModel:
                          for i in range(self.n_labels)])
         counts = hist.sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.slow = np.where(counts >= 20, hist[:, :_SLOW_BINS].sum(1) / counts, np.nan)
+            self.slow = np.where(counts >= _MIN_PIXELS, hist[:, :_SLOW_BINS].sum(1) / counts, np.nan)
         if self.bg_gate > 0 and len(self.first_around) < _FIRST:
             self._learn_surroundings(bins, good, labels)
         hist = (hist + 1.0) / (hist.sum(1, keepdims=True) + n)
@@ -148,11 +147,12 @@ class ResidualModel:
             dist = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 3)
             ring = (dist > 2) & (dist <= self.band) & (labels == 0) & good
             ys, xs = np.nonzero(ring)
-            sector = _sectors(ys, xs, np.nonzero(m), self.sectors)
+            my, mx = np.nonzero(m)
+            sector = _sectors(ys, xs, (float(np.mean(my)), float(np.mean(mx))), self.sectors)
             fast = bins[ys, xs] >= _FAST_BIN
             for k in range(self.sectors):
                 inside = sector == k
-                if np.count_nonzero(inside) >= _MIN_RING:
+                if np.count_nonzero(inside) >= _MIN_PIXELS:
                     around[i, k] = np.mean(fast[inside])
         self.first_around.append(around)
         self.first_slow.append(self.slow.copy())
@@ -214,5 +214,5 @@ class ResidualModel:
         total = max(float(near.sum()), 1e-12)
         # weighted sums spelled out (no BLAS call: its threads would spin on a second core)
         centre = float((near.sum(1) * ys).sum()) / total, float((near.sum(0) * xs).sum()) / total
-        sector = _sectors(ys[:, None], xs[None, :], centre, self.sectors, centred=True)
+        sector = _sectors(ys[:, None], xs[None, :], centre, self.sectors)
         return still[sector].astype(np.float32)
