@@ -160,12 +160,31 @@ def spread_extent(f: PreparedFrame, cfg: ClassicalSegmenterConfig, d_new, d_opp,
     if not len(vals):
         return 0.0
     t = cfg.adapt_growth * float(np.percentile(vals, cfg.adapt_q))
+    return min(t, radius_for_area(f, d_new, d_opp, inside, inner, cfg.adapt_cap * f.size[inner].sum()))
+
+
+def radius_for_area(f: PreparedFrame, d_new, d_opp, inside, inner, area: float) -> float:
+    """Geodesic radius around a click (``d_new``: its distance) within which the superpixels outside the
+    mask ``inner`` that it may grow over (nearer to it than ``d_opp``, inside the box) cover ``area``
+    working pixels; inf when they cover less."""
     grow = np.isfinite(d_new) & (d_new < d_opp) & inside & ~inner
     order = np.argsort(np.where(grow, d_new, np.inf), kind="stable")[: int(grow.sum())]
-    k = int(np.searchsorted(np.cumsum(f.size[order]), cfg.adapt_cap * f.size[inner].sum()))
-    if k < len(order):
-        t = min(t, float(d_new[order[k]]))
-    return t
+    k = int(np.searchsorted(np.cumsum(f.size[order]), area))
+    return float(d_new[order[k]]) if k < len(order) else np.inf
+
+
+def depth_extent(f: PreparedFrame, cfg: ClassicalSegmenterConfig, d_new, d_opp, inside, inner, x: int,
+                 y: int) -> float:
+    """Geodesic radius for a positive click at (``x``, ``y``) (working pixels) outside the mask ``inner``:
+    it grows over at most ``depth_cap`` x pi x D^2 working pixels, D being its distance (pixels) to the
+    mask, and at least the smallest candidate extent (``extent_fractions[0]`` of the frame); inf when
+    the cap is off or there is no mask."""
+    if cfg.depth_cap <= 0 or not inner.any():
+        return np.inf
+    outside = ~inner[f.labels]
+    depth = float(cv2.distanceTransform(outside.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)[y, x])
+    area = max(cfg.depth_cap * np.pi * depth ** 2, cfg.extent_fractions[0] * f.size.sum())
+    return radius_for_area(f, d_new, d_opp, inside, inner, area)
 
 
 def surface_similarity(f: PreparedFrame, cfg: ClassicalSegmenterConfig, sp: int) -> np.ndarray:
@@ -184,8 +203,9 @@ def newest_click_region(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks:
     """Where the newest click overrides the previous mask (``prev``: each superpixel's share of it).
 
     A negative click takes back the part of the previous mask geodesically closer to it than to any
-    positive click, fading with how unlike the clicked surface it looks (``surface_similarity``); a positive click grows by ``growth_extent`` (judged with the mask it joins) and, when
-    there is a mask, at least by ``spread_extent``.
+    positive click, fading with how unlike the clicked surface it looks (``surface_similarity``); a
+    positive click grows by ``growth_extent`` (judged with the mask it joins) and, when there is a mask,
+    at least by ``spread_extent`` and at most by ``depth_extent``.
     """
     n, unit = f.n, f.geo_unit
     if not len(clicks.pts):
@@ -205,6 +225,8 @@ def newest_click_region(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks:
         if label == 1 and cfg.adapt_growth > 0 and prev is not None:
             old_sp = f.superpixels_at(clicks.positive_points(before_last=True))
             lim = max(lim, spread_extent(f, cfg, d_new, d_opp, box.inside, prev > 0.5, old_sp))
+        if label == 1 and prev is not None:
+            lim = min(lim, depth_extent(f, cfg, d_new, d_opp, box.inside, prev > 0.5, x, y))
         z = np.clip((np.minimum(lim, d_opp) - d_new) / unit, -INFLUENCE_CLIP, INFLUENCE_CLIP)
         infl = 1.0 / (1.0 + np.exp(-2.0 * z))
     return ClickRegion(infl, cfg.w_new * (1.0 if label else -1.0) * infl)

@@ -29,6 +29,8 @@ class ClassicalSegmenterConfig:
     adapt_q: float = 50.0  # ... the spread being this percentile of the geodesic distance from the earlier
     #                        positive clicks over the previous mask ...
     adapt_cap: float = 0.5  # ... adding at most this many times the previous mask's area
+    depth_cap: float = 2.5  # a later positive click grows over at most this many times pi D^2, D being its
+    #                         distance to the previous mask (a click beside the mask asks for a sliver; 0: off)
     neg_surface: float = 25.0  # a negative click's region fades with the colour distance (Lab) from the clicked
     #                           surface over this scale (0: off)
     split_softness: float = 0.25  # geo-scales over which a negative click's split fades
@@ -89,7 +91,7 @@ class ClassicalSegmenterConfig:
         if not 0 <= self.adapt_q <= 100:
             raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
-                     "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "box_grow", "box_iters",
+                     "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "depth_cap", "box_grow", "box_iters",
                      "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion", "alike_lab",
                      "neg_surface", "w_motion_prior", "prior_min_px", "prior_relative",
                      "prior_max_share", "prior_gain"):
