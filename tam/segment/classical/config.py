@@ -39,6 +39,9 @@ class ClassicalSegmenterConfig:
     click_decides: bool = True  # within a negative click's region, on the clicked surface (``alike_lab``), the
     #                             polish does not undo the cut's removals (a click on a same-coloured fence
     #                             left a pinhole)
+    neg_trust_cut: bool = True  # with neighbouring frames, what the cut removes in a negative click's region is
+    #                             definite background in the GrabCut polish (the cut sees motion, the polish
+    #                             colour only: it put back grass the cut had taken from under a dog)
     alike_lab: float = 12.0  # superpixels whose mean colour is within this many Lab units count as one surface
     keep_connected: bool = True  # keep only the pieces connected to a positive click or to the previous mask
     w_pair: float = 1.5  # superpixel cut: weight of the smoothness term

@@ -46,10 +46,12 @@ def run_grabcut(image: np.ndarray, gc: np.ndarray, iters: int, seed: int) -> np.
     return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
 
 
-def grabcut_polish(f: PreparedFrame, cfg: ClassicalSegmenterConfig, mask, pts, labs, inside_px=None) -> np.ndarray:
+def grabcut_polish(f: PreparedFrame, cfg: ClassicalSegmenterConfig, mask, pts, labs, inside_px=None,
+                   definite_bg=None) -> np.ndarray:
     """GrabCut seeded with the mask (probable labels) and the clicks (definite), in a window: the mask's
     box (with the positive clicks) grown by ``grabcut_margin`` + WINDOW_PAD; a little context beyond the
-    window, and everything outside ``inside_px`` (the box prompt), is definite background."""
+    window, everything outside ``inside_px`` (the box prompt) and ``definite_bg`` (h x w bool) are
+    definite background."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
     xs = np.concatenate([xs, pts[labs == 1, 0]])
@@ -66,6 +68,8 @@ def grabcut_polish(f: PreparedFrame, cfg: ClassicalSegmenterConfig, mask, pts, l
     gc[~window] = cv2.GC_BGD
     if inside_px is not None:
         gc[~inside_px[by0:by1, bx0:bx1]] = cv2.GC_BGD
+    if definite_bg is not None:
+        gc[definite_bg[by0:by1, bx0:bx1]] = cv2.GC_BGD
     seed_clicks(gc, pts, labs, (bx0, by0), cfg.click_radius)
     fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
     if fg.all() or not fg.any():

@@ -108,7 +108,8 @@ class ClassicalSegmenter(Segmenter):
             mask = np.where(region, mask, prev_px)
         decided = mask
         if cfg.grabcut_iters and np.count_nonzero(mask) >= cfg.grabcut_min_area:
-            mask = polish.grabcut_polish(f, cfg, mask, pts, labs, inside_px=box_px)
+            trusted = self._trusted_removals(f, mask, prev_px, region, labs)
+            mask = polish.grabcut_polish(f, cfg, mask, pts, labs, inside_px=box_px, definite_bg=trusted)
         if cfg.box_grow > 0 and cfg.box_iters and prev_px is None and box_px is None and mask.any() \
                 and clicks.any_positive:
             mask = polish.box_grabcut(f, cfg, mask, pts, labs)
@@ -123,6 +124,13 @@ class ClassicalSegmenter(Segmenter):
         if cfg.click_radius > 0 and len(pts):
             polish.force_click_discs(mask, pts, labs, cfg.click_radius)
         return mask
+
+    def _trusted_removals(self, f: PreparedFrame, mask, prev_px, region, labs) -> np.ndarray | None:
+        """After a negative click with neighbouring frames: what the cut took out of the previous mask in
+        the click's ``region`` (h x w bool), which the colour-only polish may not put back; else None."""
+        if not self.config.neg_trust_cut or f.motion is None or region is None or labs[-1] != 0:
+            return None
+        return region & prev_px & ~mask
 
     def superpixel_ceiling(self, state: PreparedFrame, gt: np.ndarray) -> np.ndarray:
         """The mask a perfect labelling of the prepared frame ``state``'s superpixels gives: each superpixel
