@@ -222,11 +222,12 @@ def newest_click_region(f: PreparedFrame, cfg: ClassicalSegmenterConfig, clicks:
         d_opp = ev.d_bg if label == 1 else (ev.d_pos if ev.d_pos is not None else np.full(n, np.inf))
         base = (prev > 0.5) if (prev is not None and cfg.union_extent) else None
         lim = growth_extent(f, cfg, d_new, d_opp, box.inside, base)
-        if label == 1 and cfg.adapt_growth > 0 and prev is not None:
-            old_sp = f.superpixels_at(clicks.positive_points(before_last=True))
-            lim = max(lim, spread_extent(f, cfg, d_new, d_opp, box.inside, prev > 0.5, old_sp))
         if label == 1 and prev is not None:
-            lim = min(lim, depth_extent(f, cfg, d_new, d_opp, box.inside, prev > 0.5, x, y))
+            inner = prev > 0.5
+            if cfg.adapt_growth > 0:
+                old_sp = f.superpixels_at(clicks.positive_points(before_last=True))
+                lim = max(lim, spread_extent(f, cfg, d_new, d_opp, box.inside, inner, old_sp))
+            lim = min(lim, depth_extent(f, cfg, d_new, d_opp, box.inside, inner, x, y))
         z = np.clip((np.minimum(lim, d_opp) - d_new) / unit, -INFLUENCE_CLIP, INFLUENCE_CLIP)
         infl = 1.0 / (1.0 + np.exp(-2.0 * z))
     return ClickRegion(infl, cfg.w_new * (1.0 if label else -1.0) * infl)

@@ -94,7 +94,8 @@ class ClassicalSegmenterConfig:
         if not 0 <= self.adapt_q <= 100:
             raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
-                     "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "depth_cap", "box_grow", "box_iters",
+                     "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "depth_cap", "box_grow",
+                     "box_iters",
                      "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion", "alike_lab",
                      "neg_surface", "w_motion_prior", "prior_min_px", "prior_relative",
                      "prior_max_share", "prior_gain"):
