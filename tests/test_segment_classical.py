@@ -176,16 +176,23 @@ def test_later_clicks_keep_to_their_sign(squares):
     assert free_mask[prev].mean() < 0.95
 
 
-def test_a_positive_click_beside_the_mask_adds_a_sliver_not_the_wall_behind_it():
-    rng = np.random.RandomState(4)
+def _noisy_scene(seed: int, parts) -> np.ndarray:
+    """A 240 x 320 RGB uint8 frame: flat blue, each (bool mask, RGB colour) of ``parts`` painted in order,
+    then Gaussian noise (sigma 8) from ``seed``."""
     img = np.empty((240, 320, 3), np.float32)
     img[:] = (60, 120, 200)
+    for where, colour in parts:
+        img[where] = colour
+    rng = np.random.RandomState(seed)
+    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_a_positive_click_beside_the_mask_adds_a_sliver_not_the_wall_behind_it():
     obj = np.zeros((240, 320), bool)
     obj[70:170, 60:160] = True
     wall = np.zeros_like(obj)
     wall[40:200, 160:300] = True  # a surface of the object's colour right beside it
-    img[obj | wall] = (200, 60, 50)
-    img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    img = _noisy_scene(4, [(obj | wall, (200, 60, 50))])
     prev = obj.copy()
     prev[:, 145:160] = False  # the previous mask misses a strip along the object's right side
     clicks = Prompt.from_clicks([(100, 120, 1), (152, 120, 1)])
@@ -220,18 +227,14 @@ def test_superpixel_ceiling(squares):
 def test_a_click_on_a_small_part_of_another_colour_adds_it():
     # a red body and, apart from it, a small green head; the background has large green patches, so the
     # boundary refinement's colour models (the mask's against the background's) call green background
-    rng = np.random.RandomState(3)
-    img = np.empty((240, 320, 3), np.float32)
-    img[:] = (60, 120, 200)
     body = np.zeros((240, 320), bool)
     body[100:160, 135:185] = True
     head = np.zeros_like(body)
     head[70:84, 153:167] = True
-    img[body] = (220, 40, 40)
-    img[head] = (40, 200, 60)
+    patches = np.zeros_like(body)
     for y, x in [(10, 10), (10, 260), (190, 10), (190, 260), (100, 10), (100, 260)]:
-        img[y:y + 45, x:x + 50] = (40, 200, 60)
-    img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+        patches[y:y + 45, x:x + 50] = True
+    img = _noisy_scene(3, [(body, (220, 40, 40)), (head | patches, (40, 200, 60))])
     covered = {}
     for keep in (0.0, ClassicalSegmenterConfig().refine_keep):
         seg = ClassicalSegmenter(refine_keep=keep)
