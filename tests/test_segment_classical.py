@@ -196,6 +196,35 @@ def test_a_positive_click_beside_the_mask_adds_a_sliver_not_the_wall_behind_it()
         ClassicalSegmenterConfig(depth_cap=-1)
 
 
+def test_the_polish_of_a_large_window_stays_within_its_band_outside_the_mask():
+    from types import SimpleNamespace
+
+    from tam.segment.classical.polish import grabcut_polish
+
+    obj = np.zeros((240, 320), bool)
+    obj[40:200, 20:300] = True
+    img = _noisy_scene(5, [(obj, (200, 60, 50))])
+    mask = np.zeros_like(obj)
+    mask[40:200, 20:120] = True  # the cut's answer holds the object's left third
+    pts, labs = np.array([[70, 120]]), np.array([1])
+    frame = SimpleNamespace(rgb=img)
+    band = ClassicalSegmenterConfig().grabcut_band
+    beyond = obj.copy()
+    beyond[:, :120 + band + 2] = False  # the object farther than the band outside the mask
+    grown = {}
+    for above in (10 ** 9, 0):  # the window's undecided pixels never / always count as many
+        cfg = ClassicalSegmenterConfig(grabcut_band_above=above, grabcut_margin=2.0)  # a window over all of it
+        out = grabcut_polish(frame, cfg, mask, pts, labs)
+        assert out[mask].mean() > 0.99  # what the mask held stays
+        grown[above] = out[beyond].mean()
+    # a small window: the polish spreads over the whole object; a large one: it stops at the band
+    assert grown[10 ** 9] > 0.95 and grown[0] == 0.0, grown
+    with pytest.raises(ValueError):
+        ClassicalSegmenterConfig(grabcut_band=-1)
+    with pytest.raises(ValueError):
+        ClassicalSegmenterConfig(grabcut_band_above=-1)
+
+
 def test_superpixel_ceiling(squares):
     seg, seg_state, img, a, b = squares
     # the squares' outlines are strong edges: the superpixels follow them
@@ -390,12 +419,13 @@ def real_results():
 def test_quality_on_real_first_frames(real_results):
     res = real_results
     assert len(res.objects) == 9
-    # measured mIoU@1 0.518, mIoU@5 0.680 on this subset (all 12 public objects: 0.50 / 0.69)
+    # measured mIoU@1 0.499, mIoU@5 0.688 on this subset (0.518 / 0.687 before the polish's band in large
+    # windows, which keeps blackswan's first click off its neck: docs/experiments.md)
     assert res.miou(1) >= 0.49
     assert res.miou(5) >= 0.63
     assert res.miou(5) > res.miou(1) + 0.1  # clicks help
     swan = next(o for o in res.objects if o.sequence.endswith("blackswan"))
-    assert swan.ious[-1] >= 0.9  # measured 0.94
+    assert swan.ious[-1] >= 0.9  # measured 0.92
     # the first click's box stage takes in the windows and wheels the click's own region misses:
     # measured 0.84 after 1 click (0.34 without it); later clicks lower it (see docs/experiments.md)
     car = next(o for o in res.objects if o.sequence.endswith("car-shadow"))

@@ -54,6 +54,9 @@ class ClassicalSegmenterConfig:
     grabcut_iters: int = 1  # pixel GrabCut polish of the mask in its neighbourhood (0: off)
     grabcut_min_area: int = 4000  # only for masks of at least this many (working) pixels
     grabcut_margin: float = 0.3  # neighbourhood: the mask's box grown by this fraction + 15 px
+    grabcut_band: int = 30  # in a large neighbourhood, pixels farther than this outside the mask stay
+    #                         background (0: off) ...
+    grabcut_band_above: int = 150_000  # ... large: more than this many undecided pixels (about 0.6 s of cut)
     box_grow: float = 0.5  # first click: GrabCut in the mask's bounding box grown by this fraction (0: off) ...
     box_iters: int = 2  # ... with this many iterations ...
     box_touch: float = 0.1  # ... dropped when it covers more than this share of the box's inner frame ...
@@ -94,7 +97,8 @@ class ClassicalSegmenterConfig:
         if not 0 <= self.adapt_q <= 100:
             raise ValueError("adapt_q must be in 0..100")
         for name in ("geo_edge", "border_offset", "w_prev", "click_radius", "refine_band", "grabcut_iters",
-                     "grabcut_min_area", "grabcut_margin", "adapt_growth", "adapt_cap", "depth_cap", "box_grow",
+                     "grabcut_min_area", "grabcut_margin", "grabcut_band", "grabcut_band_above",
+                     "adapt_growth", "adapt_cap", "depth_cap", "box_grow",
                      "box_iters",
                      "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion", "alike_lab",
                      "neg_surface", "w_motion_prior", "prior_min_px", "prior_relative",
