@@ -8,6 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tam.masks import dilate
 from tam.segment.classical.config import ClassicalSegmenterConfig
 from tam.segment.classical.frame import PreparedFrame
 
@@ -51,12 +52,6 @@ def undecided(gc: np.ndarray) -> int:
     return int(np.count_nonzero(gc == cv2.GC_PR_BGD) + np.count_nonzero(gc == cv2.GC_PR_FGD))
 
 
-def far_outside(mask: np.ndarray, band: int) -> np.ndarray:
-    """Pixels more than ``band`` pixels (an elliptic neighbourhood) outside ``mask`` (h x w bool)."""
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
-    return ~cv2.dilate(mask.astype(np.uint8), k).astype(bool)
-
-
 def grabcut_polish(f: PreparedFrame, cfg: ClassicalSegmenterConfig, mask, pts, labs, inside_px=None,
                    definite_bg=None) -> np.ndarray:
     """GrabCut seeded with the mask (probable labels) and the clicks (definite), in a window: the mask's
@@ -84,7 +79,7 @@ def grabcut_polish(f: PreparedFrame, cfg: ClassicalSegmenterConfig, mask, pts, l
     if definite_bg is not None:
         gc[definite_bg[by0:by1, bx0:bx1]] = cv2.GC_BGD
     if cfg.grabcut_band and undecided(gc) > cfg.grabcut_band_above:
-        gc[far_outside(mask[by0:by1, bx0:bx1], cfg.grabcut_band) & (gc == cv2.GC_PR_BGD)] = cv2.GC_BGD
+        gc[~dilate(mask[by0:by1, bx0:bx1], cfg.grabcut_band) & (gc == cv2.GC_PR_BGD)] = cv2.GC_BGD
     seed_clicks(gc, pts, labs, (bx0, by0), cfg.click_radius)
     fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
     if fg.all() or not fg.any():
