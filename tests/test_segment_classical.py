@@ -112,7 +112,8 @@ def test_first_click_takes_in_the_other_parts_of_the_object():
 
 
 def test_box_stage_answer_leaking_along_the_box_is_dropped():
-    """blackswan, frame 15: GrabCut in the box runs into the reflection below the swan, along the box's frame."""
+    """blackswan, frame 15: GrabCut in the box, all of its iterations at 480 px, runs into the reflection below
+    the swan, along the box's frame; the default coarse first iteration stays out of it."""
     _needs_data()
     from tam.datasets import find_sequences
 
@@ -121,12 +122,41 @@ def test_box_stage_answer_leaking_along_the_box_is_dropped():
     x, y, _ = interior_point(gt)
     prompt = Prompt.from_clicks([(x, y, 1)])
     scores = {}
-    for touch in (0.1, 1.0):
-        seg = ClassicalSegmenter(box_touch=touch)
+    for touch, coarse in ((0.1, 0), (1.0, 0), (0.1, 240)):
+        seg = ClassicalSegmenter(box_touch=touch, box_coarse_side=coarse)
         seg_state = seg.set_image(img)
-        scores[touch] = iou(seg.predict(seg_state, prompt).mask, gt)
-    # measured 0.79 with the check, 0.54 without (the mask 1.6 times the swan's area)
-    assert scores[0.1] > 0.7 and scores[1.0] < 0.65, scores
+        scores[touch, coarse] = iou(seg.predict(seg_state, prompt).mask, gt)
+    # measured 0.79 with the check, 0.54 without (the mask 1.6 times the swan's area); 0.84 coarse first
+    assert scores[0.1, 0] > 0.7 and scores[1.0, 0] < 0.65 and scores[0.1, 240] > 0.7, scores
+
+
+def test_box_stage_answer_along_the_box_s_frame_is_dropped():
+    """A strip of the object's colour, joined to it, runs along the inside of the grown box's lower side
+    (a reflection or a floor): GrabCut takes it in, and the leak check hands back the mask unchanged."""
+    from types import SimpleNamespace
+
+    from tam.segment.classical.polish import box_grabcut
+
+    obj = np.zeros((240, 320), bool)
+    obj[60:140, 150:170] = True
+    obj[90:110, 120:200] = True  # a plus, 80 px across: the mask's box grown by half is x 99..220, y 39..160
+    strip = np.zeros_like(obj)
+    strip[152:160, 99:220] = True  # inside the box, along its lower side
+    neck = np.zeros_like(obj)
+    neck[140:152, 155:165] = True  # joins the strip to the object
+    frame = SimpleNamespace(rgb=_noisy_scene(3, [(obj | strip | neck, (200, 60, 50))]))
+    pts, labs = np.array([[160, 100]]), np.array([1])
+    grown = {}
+    for touch in (0.1, 1.0):
+        for coarse in (0, 240):  # the crop is 261 px wide: 240 runs the first iteration downscaled
+            cfg = ClassicalSegmenterConfig(box_touch=touch, box_coarse_side=coarse)
+            out = box_grabcut(frame, cfg, obj, pts, labs)
+            assert out[obj].all() and not (out & ~(obj | strip | neck)).any()  # no blue background either way
+            grown[touch, coarse] = out[strip].mean()
+    # measured 1.0 without the check: the strip is a quarter of the box's inner frame
+    assert min(grown[1.0, 0], grown[1.0, 240]) > 0.9 and grown[0.1, 0] == grown[0.1, 240] == 0.0, grown
+    with pytest.raises(ValueError):
+        ClassicalSegmenterConfig(box_coarse_side=-1)
 
 
 def test_negative_click_removes_a_region(squares):

@@ -60,7 +60,9 @@ class ClassicalSegmenterConfig:
     box_grow: float = 0.5  # first click: GrabCut in the mask's bounding box grown by this fraction (0: off) ...
     box_iters: int = 2  # ... with this many iterations ...
     box_touch: float = 0.1  # ... dropped when it covers more than this share of the box's inner frame ...
-    box_side: int = 480  # ... on the crop downscaled to at most this many pixels a side (0: full size)
+    box_side: int = 480  # ... on the crop downscaled to at most this many pixels a side (0: full size) ...
+    box_coarse_side: int = 240  # ... the first iteration at most this many (0: as the others): a quarter of
+    #                             the pixels, and a start for the others nearer their answer
     motion_edge: float = 3.0  # with neighbouring frames: displacement difference (working-size pixels) between
     #                           adjacent superpixels that counts as a full-strength edge
     motion_relative: float = 0.5  # ... plus this share of how fast the pair moves against the camera
@@ -100,7 +102,7 @@ class ClassicalSegmenterConfig:
                      "grabcut_min_area", "grabcut_margin", "grabcut_band", "grabcut_band_above",
                      "adapt_growth", "adapt_cap", "depth_cap", "box_grow",
                      "box_iters",
-                     "box_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion", "alike_lab",
+                     "box_side", "box_coarse_side", "box_touch", "refine_keep", "w_motion", "motion_relative", "motion_veto", "geo_motion", "alike_lab",
                      "neg_surface", "w_motion_prior", "prior_min_px", "prior_relative",
                      "prior_max_share", "prior_gain"):
             if getattr(self, name) < 0:

@@ -113,6 +113,22 @@ def _grabcut_small(crop, gc, iters, seed, side) -> np.ndarray:
     return (cv2.resize(fg, (cw, ch), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
 
 
+def _box_cut(crop: np.ndarray, gc: np.ndarray, cfg: ClassicalSegmenterConfig) -> np.ndarray:
+    """The box stage's GrabCut on ``crop`` from the labels ``gc`` (crop size); the object as uint8.
+
+    ``box_iters`` iterations on the crop downscaled to ``box_side``; when that is still more than
+    ``box_coarse_side`` pixels a side, the first iteration runs on the crop downscaled to
+    ``box_coarse_side`` and the others start from its answer (the undecided labels set to it)."""
+    iters = cfg.box_iters
+    side = min(max(gc.shape), cfg.box_side or max(gc.shape))  # the longer side the iterations run at
+    if cfg.box_coarse_side and iters > 1 and side > cfg.box_coarse_side:
+        first = _grabcut_small(crop, gc.copy(), 1, cfg.seed, cfg.box_coarse_side).astype(bool)
+        probable = (gc == cv2.GC_PR_BGD) | (gc == cv2.GC_PR_FGD)
+        gc = np.where(probable, np.where(first, cv2.GC_PR_FGD, cv2.GC_PR_BGD), gc).astype(np.uint8)
+        iters -= 1
+    return _grabcut_small(crop, gc, iters, cfg.seed, cfg.box_side)
+
+
 def _touches_frame(inner: np.ndarray, box, shape, limit: float) -> bool:
     """Whether the answer covers more than ``limit`` of the box's inner frame (sides on the image border
     do not count)."""
@@ -148,7 +164,7 @@ def box_grabcut(f: PreparedFrame, cfg: ClassicalSegmenterConfig, mask, pts, labs
     if np.count_nonzero(gc == cv2.GC_BGD) < MIN_BACKGROUND:
         return mask  # the box fills the image: no background to learn from
     seed_clicks(gc, pts, labs, (bx0, by0), cfg.click_radius)
-    fg = _grabcut_small(np.ascontiguousarray(f.rgb[by0:by1, bx0:bx1]), gc, cfg.box_iters, cfg.seed, cfg.box_side)
+    fg = _box_cut(np.ascontiguousarray(f.rgb[by0:by1, bx0:bx1]), gc, cfg)
     seed_clicks(fg, pts, labs, (bx0, by0), cfg.click_radius, values=(0, 1))
     anchor = np.zeros(fg.shape, bool)
     pos = pts[labs == 1] - [bx0, by0]
