@@ -47,9 +47,14 @@ def run_grabcut(image: np.ndarray, gc: np.ndarray, iters: int, seed: int) -> np.
     return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
 
 
+def probable(gc: np.ndarray) -> np.ndarray:
+    """Where the GrabCut labels ``gc`` are left for the cut to decide (probable object or background)."""
+    return (gc == cv2.GC_PR_BGD) | (gc == cv2.GC_PR_FGD)
+
+
 def undecided(gc: np.ndarray) -> int:
-    """How many pixels of the GrabCut labels ``gc`` are left for the cut to decide (probable labels)."""
-    return int(np.count_nonzero(gc == cv2.GC_PR_BGD) + np.count_nonzero(gc == cv2.GC_PR_FGD))
+    """How many pixels of the GrabCut labels ``gc`` are left for the cut to decide."""
+    return int(np.count_nonzero(probable(gc)))
 
 
 def grabcut_polish(f: PreparedFrame, cfg: ClassicalSegmenterConfig, mask, pts, labs, inside_px=None,
@@ -123,8 +128,7 @@ def _box_cut(crop: np.ndarray, gc: np.ndarray, cfg: ClassicalSegmenterConfig) ->
     side = min(max(gc.shape), cfg.box_side or max(gc.shape))  # the longer side the iterations run at
     if cfg.box_coarse_side and iters > 1 and side > cfg.box_coarse_side:
         first = _grabcut_small(crop, gc.copy(), 1, cfg.seed, cfg.box_coarse_side).astype(bool)
-        probable = (gc == cv2.GC_PR_BGD) | (gc == cv2.GC_PR_FGD)
-        gc = np.where(probable, np.where(first, cv2.GC_PR_FGD, cv2.GC_PR_BGD), gc).astype(np.uint8)
+        gc = np.where(probable(gc), np.where(first, cv2.GC_PR_FGD, cv2.GC_PR_BGD), gc).astype(np.uint8)
         iters -= 1
     return _grabcut_small(crop, gc, iters, cfg.seed, cfg.box_side)
 
